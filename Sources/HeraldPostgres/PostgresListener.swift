@@ -1,0 +1,178 @@
+import Glibc
+import Logging
+import Synchronization
+
+import class Foundation.Thread
+
+/// A dedicated LISTEN connection that yields notifications as an `AsyncSequence`.
+///
+/// The connection is separate from any pool and has its own thread, which waits on the
+/// socket with `poll(2)` and so never blocks Swift's cooperative pool. When the connection
+/// fails or is lost it reconnects with exponential back-off; each (re)connection is
+/// announced by `.connected`, because notifications sent while it was down are gone and
+/// consumers must re-read what they may have missed. An idle connection is checked every
+/// `healthCheckInterval` with `SELECT 1`, so a silently dead one is noticed too.
+public final class PostgresListener: Sendable {
+    /// What the listener reports.
+    public enum Event: Sendable {
+        /// LISTEN is in place on a new connection; anything sent before may have been missed.
+        case connected
+        /// A notification arrived.
+        case notification(PostgresNotification)
+        /// The connection failed or was lost; it is being re-established.
+        case disconnected(PostgresError)
+    }
+
+    /// The events, for one consumer. The sequence ends after `stop()`.
+    public let events: AsyncStream<Event>
+    private let continuation: AsyncStream<Event>.Continuation
+    private let connectionString: String
+    private let channels: [String]
+    private let applicationName: String
+    private let healthCheckInterval: Duration
+    private let logger: Logger
+    private let listening = Atomic<Bool>(false)
+    private let pid = Atomic<Int32>(0)
+    private let stopRequested = Atomic<Bool>(false)
+    /// A pipe whose read end the thread polls, so `stop()` wakes it at once.
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+
+    /// Creates a listener for `channels`; call `start()` to connect.
+    public init(
+        connectionString: String,
+        channels: [String],
+        applicationName: String = "herald-listener",
+        healthCheckInterval: Duration = .seconds(5),
+        logger: Logger = Logger(label: "herald.listener")
+    ) {
+        self.connectionString = connectionString
+        self.channels = channels
+        self.applicationName = applicationName
+        self.healthCheckInterval = healthCheckInterval
+        self.logger = logger
+        (self.events, self.continuation) = AsyncStream.makeStream(of: Event.self)
+        var fds: [Int32] = [-1, -1]
+        let created = pipe(&fds)
+        precondition(created == 0, "pipe() failed: \(errno)")
+        self.wakeRead = fds[0]
+        self.wakeWrite = fds[1]
+    }
+
+    /// Whether LISTEN is in place right now.
+    public var isListening: Bool { self.listening.load(ordering: .acquiring) }
+
+    /// The server PID of the current connection (0 while disconnected).
+    public var backendPID: Int32 { self.pid.load(ordering: .acquiring) }
+
+    /// Starts the listener's thread.
+    public func start() {
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "herald-listen"
+        thread.start()
+    }
+
+    /// Closes the connection and ends the thread and the event sequence.
+    public func stop() {
+        guard !self.stopRequested.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        var byte: UInt8 = 1
+        _ = write(self.wakeWrite, &byte, 1)
+    }
+
+    private func loop() {
+        var machine = ListenerStateMachine()
+        var action = ListenerStateMachine.Action.connect
+        while true {
+            if self.stopRequested.load(ordering: .acquiring) { action = machine.stop() }
+            switch action {
+            case .stop:
+                self.listening.store(false, ordering: .releasing)
+                self.continuation.finish()
+                close(self.wakeRead)
+                close(self.wakeWrite)
+                return
+            case .wait(let milliseconds):
+                _ = self.waitForWakeup(socket: -1, milliseconds: milliseconds)
+                action = machine.backoffElapsed()
+            case .connect:
+                do {
+                    let connection = try LibPQConnection.connect(self.connectionString, applicationName: self.applicationName)
+                    for channel in self.channels {
+                        try connection.simpleQuery("LISTEN \(Self.quotedIdentifier(channel))")
+                    }
+                    machine.connected()
+                    self.pid.store(connection.backendPID, ordering: .releasing)
+                    self.listening.store(true, ordering: .releasing)
+                    self.continuation.yield(.connected)
+                    let error = self.listen(on: connection)
+                    connection.close()
+                    self.listening.store(false, ordering: .releasing)
+                    self.pid.store(0, ordering: .releasing)
+                    if let error {
+                        self.logger.warning("LISTEN connection lost, reconnecting", metadata: ["error": "\(error)"])
+                        self.continuation.yield(.disconnected(error))
+                    }
+                } catch {
+                    let error = error as? PostgresError ?? PostgresError(kind: .connection, message: "\(error)")
+                    self.logger.debug("LISTEN connection failed", metadata: ["error": "\(error)"])
+                    self.continuation.yield(.disconnected(error))
+                }
+                action = machine.failed(jitter: Double.random(in: 0.8...1.2))
+            }
+        }
+    }
+
+    /// Yields notifications until the connection fails (returns the error) or `stop()`.
+    private func listen(on connection: LibPQConnection) -> PostgresError? {
+        let interval = self.healthCheckInterval.components
+        let intervalMilliseconds = Int(interval.seconds * 1000 + interval.attoseconds / 1_000_000_000_000_000)
+        while !self.stopRequested.load(ordering: .acquiring) {
+            switch self.waitForWakeup(socket: connection.socket, milliseconds: intervalMilliseconds) {
+            case .stop:
+                return nil
+            case .readable:
+                guard let notifications = connection.consumeNotifications() else {
+                    return PostgresError(kind: .connection, message: "LISTEN connection closed by the server")
+                }
+                for notification in notifications { self.continuation.yield(.notification(notification)) }
+            case .timeout:
+                do {
+                    _ = try connection.query("SELECT 1")
+                } catch {
+                    return error as? PostgresError ?? PostgresError(kind: .connection, message: "\(error)")
+                }
+                // Notifications may have arrived with the answer.
+                guard let notifications = connection.consumeNotifications() else {
+                    return PostgresError(kind: .connection, message: "LISTEN connection closed by the server")
+                }
+                for notification in notifications { self.continuation.yield(.notification(notification)) }
+            }
+        }
+        return nil
+    }
+
+    private enum Wakeup {
+        case readable, timeout, stop
+    }
+
+    /// Waits until `socket` is readable, `stop()` is called, or `milliseconds` pass.
+    private func waitForWakeup(socket: Int32, milliseconds: Int) -> Wakeup {
+        var descriptors = [
+            pollfd(fd: self.wakeRead, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
+        ]
+        let count = nfds_t(socket >= 0 ? 2 : 1)
+        while true {
+            let ready = poll(&descriptors, count, Int32(clamping: milliseconds))
+            if ready < 0 && errno == EINTR { continue }
+            if descriptors[0].revents != 0 || self.stopRequested.load(ordering: .acquiring) { return .stop }
+            if ready > 0 { return .readable }
+            return .timeout
+        }
+    }
+
+    /// Quotes an identifier the way `quote_ident` does.
+    static func quotedIdentifier(_ name: String) -> String {
+        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

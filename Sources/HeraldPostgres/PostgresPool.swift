@@ -1,0 +1,140 @@
+import Logging
+import Synchronization
+
+/// A bounded pool of PostgreSQL connections.
+///
+/// At most `maximumConnections` connections exist; a caller that finds all of them busy
+/// waits until one is released, it does not fail. Connections are opened lazily and a
+/// broken one is replaced on its next use. Each connection has its own thread, so no
+/// libpq call blocks Swift concurrency's cooperative pool.
+public final class PostgresPool: Sendable {
+    /// How a pool connects.
+    public struct Configuration: Sendable {
+        /// A libpq connection string, URI (`postgresql://...`) or key=value; multi-host,
+        /// `sslmode`, `.pgpass` and service files work as libpq documents them.
+        public var connectionString: String
+        /// The most connections the pool opens.
+        public var maximumConnections: Int
+        /// The `application_name` the server shows for these connections.
+        public var applicationName: String
+
+        /// Creates a configuration.
+        public init(connectionString: String, maximumConnections: Int = 8, applicationName: String = "herald") {
+            self.connectionString = connectionString
+            self.maximumConnections = maximumConnections
+            self.applicationName = applicationName
+        }
+    }
+
+    private typealias Waiter = CheckedContinuation<Int, any Error>
+
+    private struct State {
+        var machine: PoolStateMachine<Waiter>
+        var threads: [ConnectionThread] = []
+    }
+
+    /// The pool's configuration.
+    public let configuration: Configuration
+    private let state: Mutex<State>
+    private let logger: Logger
+
+    /// Creates a pool; no connection is opened until one is needed.
+    public init(configuration: Configuration, logger: Logger = Logger(label: "herald.postgres")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.state = Mutex(State(machine: PoolStateMachine(maximum: configuration.maximumConnections)))
+    }
+
+    /// The number of connections the pool has opened a slot for.
+    public var size: Int { self.state.withLock { $0.machine.size } }
+
+    /// The number of callers waiting for a connection.
+    public var waiting: Int { self.state.withLock { $0.machine.waiting } }
+
+    /// Leases a connection for the duration of `body`.
+    public func withConnection<Result: Sendable>(
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let slot = try await self.lease()
+        defer { self.release(slot) }
+        let thread = self.state.withLock { $0.threads[slot] }
+        return try await body(
+            PostgresConnection(
+                thread: thread,
+                connectionString: self.configuration.connectionString,
+                applicationName: self.configuration.applicationName
+            )
+        )
+    }
+
+    /// Runs one statement on a pooled connection.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresResult {
+        try await self.withConnection { try await $0.query(query) }
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    public func withTransaction<Result: Sendable>(
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await self.withConnection { connection in
+            try await connection.query("BEGIN")
+            let result: Result
+            do {
+                result = try await body(connection)
+            } catch {
+                _ = try? await connection.query("ROLLBACK")
+                throw error
+            }
+            try await connection.query("COMMIT")
+            return result
+        }
+    }
+
+    /// Fails waiting callers, lets running statements finish, and closes every connection.
+    public func shutdown() {
+        let (waiters, threads) = self.state.withLock { state in
+            let (waiters, _) = state.machine.shutdown()
+            return (waiters, state.threads)
+        }
+        for waiter in waiters {
+            waiter.resume(throwing: PostgresError(kind: .shutdown, message: "the connection pool is shut down"))
+        }
+        for thread in threads { thread.stop() }
+    }
+
+    private func lease() async throws -> Int {
+        try await withCheckedThrowingContinuation { (continuation: Waiter) in
+            let action = self.state.withLock { state -> PoolStateMachine<Waiter>.LeaseAction in
+                let action = state.machine.lease(continuation)
+                if case .create(let slot) = action {
+                    precondition(slot == state.threads.count)
+                    state.threads.append(ConnectionThread(name: "herald-pg-\(slot)"))
+                }
+                return action
+            }
+            switch action {
+            case .use(let slot), .create(let slot):
+                continuation.resume(returning: slot)
+            case .wait:
+                break
+            case .shutdown:
+                continuation.resume(throwing: PostgresError(kind: .shutdown, message: "the connection pool is shut down"))
+            }
+        }
+    }
+
+    private func release(_ slot: Int) {
+        let (action, thread) = self.state.withLock { state in
+            (state.machine.release(slot), state.threads[slot])
+        }
+        switch action {
+        case .handOver(let slot, let waiter):
+            waiter.resume(returning: slot)
+        case .none:
+            break
+        case .close:
+            thread.stop()
+        }
+    }
+}

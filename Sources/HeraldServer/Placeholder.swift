@@ -1,0 +1,3 @@
+import HeraldCore
+import Hummingbird
+import HummingbirdWebSocket

@@ -1,0 +1,4 @@
+import NIOCore
+import AsyncHTTPClient
+import Histogram
+print("bench")

@@ -1,0 +1,79 @@
+import Foundation
+import HeraldPostgres
+import Logging
+
+/// The test process's throwaway PostgreSQL cluster, started once with the same launcher
+/// `herald serve` uses, and stopped when the process exits. Each test gets a database of
+/// its own, so tests run in parallel without seeing each other's data.
+actor TestCluster {
+    static let shared = TestCluster()
+
+    private var server: EmbeddedPostgres?
+    private var databases = 0
+
+    /// A fresh, empty database; returns its connection string.
+    func makeDatabase() async throws -> String {
+        let server = try self.started()
+        self.databases += 1
+        let name = "test_\(self.databases)"
+        let pool = PostgresPool(configuration: .init(connectionString: server.connectionString, maximumConnections: 1))
+        defer { pool.shutdown() }
+        try await pool.query(PostgresQuery(stringLiteral: "DROP DATABASE IF EXISTS \(name)"))
+        try await pool.query(PostgresQuery(stringLiteral: "CREATE DATABASE \(name)"))
+        return server.connectionString.replacingOccurrences(of: "dbname=postgres", with: "dbname=\(name)")
+    }
+
+    /// The cluster's superuser connection string to the `postgres` database.
+    func adminConnectionString() throws -> String {
+        try self.started().connectionString
+    }
+
+    private func started() throws -> EmbeddedPostgres {
+        if let server { return server }
+        let directory = TestCluster.makeTemporaryDirectory(prefix: "herald-tests")
+        let server = try EmbeddedPostgres(directory: directory)
+        try server.start(logger: Logger(label: "test.cluster"))
+        TestCluster.stopAtExit(server)
+        self.server = server
+        return server
+    }
+
+    /// A new folder under the system's temporary folder.
+    nonisolated static func makeTemporaryDirectory(prefix: String) -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))").path
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    private static let exitStops = ExitStops()
+
+    nonisolated static func stopAtExit(_ server: EmbeddedPostgres) {
+        exitStops.add(server)
+    }
+}
+
+/// Servers to stop, and folders to remove, when the test process exits.
+final class ExitStops: Sendable {
+    private let servers = LockedValue<[EmbeddedPostgres]>([])
+
+    func add(_ server: EmbeddedPostgres) {
+        let first = self.servers.withLock { servers in
+            servers.append(server)
+            return servers.count == 1
+        }
+        if first {
+            atexit {
+                for server in TestCluster.exitStopsServers() {
+                    try? server.stop(mode: .immediate)
+                    try? FileManager.default.removeItem(atPath: server.directory)
+                }
+            }
+        }
+    }
+
+    var all: [EmbeddedPostgres] { self.servers.withLock { $0 } }
+}
+
+extension TestCluster {
+    nonisolated static func exitStopsServers() -> [EmbeddedPostgres] { exitStops.all }
+}
