@@ -54,6 +54,9 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            // Sources/HeraldCore/Migrations links to the top-level migrations/ folder; the
+            // SQL files are compiled into the binary, so it runs from anywhere.
+            resources: [.embedInCode("Migrations")],
             swiftSettings: swiftSettings
         ),
         .target(

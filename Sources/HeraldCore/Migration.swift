@@ -1,0 +1,21 @@
+/// One numbered SQL file of `migrations/`, compiled into the binary.
+public struct Migration: Sendable {
+    /// Its number: files apply in this order, each exactly once.
+    public var version: Int
+    /// Its file name.
+    public var name: String
+    /// Its SQL.
+    public var sql: String
+
+    /// Every migration, in order. A new file in `migrations/` is added here too (a test
+    /// checks that the two agree).
+    public static let all: [Migration] = [
+        Migration(version: 1, name: "0001_init.sql", bytes: PackageResources._001_init_sql)
+    ]
+
+    init(version: Int, name: String, bytes: [UInt8]) {
+        self.version = version
+        self.name = name
+        self.sql = String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,39 @@
+import HTTPTypes
+import HeraldCore
+import Hummingbird
+import Logging
+
+/// Gives every error the wire contract's JSON shape: Herald's own errors as they are,
+/// Hummingbird's (404, 405, 413, ...) mapped to the matching code, anything else as 500.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HeraldError {
+            return try error.response(from: request, context: context)
+        } catch let error as HTTPError {
+            var response = try Self.herald(for: error).response(from: request, context: context)
+            for field in error.headers where field.name != .contentType && field.name != .contentLength {
+                response.headers.append(field)
+            }
+            return response
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            return try HeraldError(.internalError, "internal error").response(from: request, context: context)
+        }
+    }
+
+    static func herald(for error: HTTPError) -> HeraldError {
+        switch error.status {
+        case .notFound: return HeraldError(.notFound, error.body ?? "no such resource")
+        case .methodNotAllowed: return HeraldError(.methodNotAllowed, error.body ?? "method not allowed")
+        case .contentTooLarge: return HeraldError(.payloadTooLarge, error.body ?? "the body is too large")
+        case .unsupportedMediaType: return HeraldError(.unsupportedMediaType, error.body ?? "unsupported media type")
+        case .unauthorized: return HeraldError(.unauthorized, error.body ?? "unauthorized")
+        case .forbidden: return HeraldError(.forbidden, error.body ?? "forbidden")
+        case .serviceUnavailable: return HeraldError(.unavailable, error.body ?? "unavailable")
+        default:
+            return HeraldError(error.status.code < 500 ? .invalidBody : .internalError, error.body ?? error.status.reasonPhrase)
+        }
+    }
+}

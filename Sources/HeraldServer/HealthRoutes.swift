@@ -1,0 +1,38 @@
+import HeraldCore
+import HeraldPostgres
+import Hummingbird
+import Prometheus
+
+/// `/healthz`, `/readyz` and `/metrics`.
+struct HealthRoutes: Sendable {
+    let pool: PostgresPool
+    let dispatcher: Dispatcher
+    let metrics: PrometheusCollectorRegistry?
+
+    func add(to router: Router<HeraldRequestContext>) {
+        router.route("/healthz", [(.get, { _, _ in JSONResponse.make(.ok, Array(#"{"status":"ok"}"#.utf8)) })])
+        router.route("/readyz", [(.get, self.ready)])
+        router.route("/metrics", [(.get, self.metricsText)])
+    }
+
+    /// 200 when the database answers within two seconds and the LISTEN connection is up.
+    @Sendable func ready(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        guard self.dispatcher.isListening else {
+            throw HeraldError(.unavailable, "the LISTEN connection to the database is down")
+        }
+        let pool = self.pool
+        let answered = await withDeadline(.seconds(2)) { try await pool.query("SELECT 1") } != nil
+        guard answered else { throw HeraldError(.unavailable, "the database does not answer") }
+        return JSONResponse.make(.ok, Array(#"{"status":"ready"}"#.utf8))
+    }
+
+    @Sendable func metricsText(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        var bytes: [UInt8] = []
+        self.metrics?.emit(into: &bytes)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+        )
+    }
+}

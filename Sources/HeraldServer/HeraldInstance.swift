@@ -1,0 +1,120 @@
+import HeraldCore
+import HeraldPostgres
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+
+/// One Herald instance: its database pool and LISTEN connection, the publisher, the
+/// dispatcher, partition maintenance, and the HTTP application in front of them.
+public final class HeraldInstance: Sendable {
+    /// Everything an instance needs to run.
+    public struct Configuration: Sendable {
+        /// The HTTP side.
+        public var server: HeraldServerConfiguration
+        /// A libpq connection string.
+        public var databaseURL: String
+        /// The most pooled database connections.
+        public var poolSize: Int
+        /// How publishes are batched.
+        public var publisher: Publisher.Configuration
+        /// Whether `prepare()` applies migrations.
+        public var migrate: Bool
+
+        /// Creates a configuration.
+        public init(
+            server: HeraldServerConfiguration = .init(),
+            databaseURL: String,
+            poolSize: Int = 8,
+            publisher: Publisher.Configuration = .init(),
+            migrate: Bool = true
+        ) {
+            self.server = server
+            self.databaseURL = databaseURL
+            self.poolSize = poolSize
+            self.publisher = publisher
+            self.migrate = migrate
+        }
+    }
+
+    /// The configuration.
+    public let configuration: Configuration
+    /// The pooled database connections.
+    public let pool: PostgresPool
+    /// The group-commit publisher.
+    public let publisher: Publisher
+    /// Reads of the log.
+    public let store: NotificationStore
+    /// The LISTEN dispatcher.
+    public let dispatcher: Dispatcher
+    /// Wake-ups of long-polls.
+    public let signals: WakeSignals
+    let metrics: PrometheusCollectorRegistry?
+    let logger: Logger
+
+    /// Creates the parts; nothing connects until `prepare()` or `run`.
+    public init(configuration: Configuration, metrics: PrometheusCollectorRegistry? = nil, logger: Logger = Logger(label: "herald")) {
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+        self.pool = PostgresPool(
+            configuration: .init(connectionString: configuration.databaseURL, maximumConnections: configuration.poolSize),
+            logger: logger
+        )
+        self.publisher = Publisher(pool: self.pool, configuration: configuration.publisher, logger: logger)
+        self.store = NotificationStore(pool: self.pool)
+        self.signals = WakeSignals()
+        self.dispatcher = Dispatcher(
+            listener: PostgresListener(connectionString: configuration.databaseURL, channels: [Dispatcher.channel], logger: logger),
+            signals: self.signals,
+            logger: logger
+        )
+    }
+
+    /// Applies migrations (unless configured not to) and creates the log's partitions.
+    public func prepare() async throws {
+        if self.configuration.migrate {
+            let applied = try await Migrator(pool: self.pool, logger: self.logger).migrate()
+            if !applied.isEmpty { self.logger.info("migrations applied", metadata: ["applied": "\(applied)"]) }
+        }
+        try await self.maintenance.runOnce()
+    }
+
+    var maintenance: PartitionMaintenance {
+        PartitionMaintenance(pool: self.pool, retention: self.configuration.server.retention, logger: self.logger)
+    }
+
+    /// The router with every route of the wire contract that exists so far.
+    public func makeRouter() -> Router<HeraldRequestContext> {
+        let router = Router(context: HeraldRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
+        PublishRoutes(publisher: self.publisher, store: self.store, configuration: self.configuration.server).add(to: router)
+        PollRoutes(poller: Poller(store: self.store, signals: self.signals)).add(to: router)
+        HealthRoutes(pool: self.pool, dispatcher: self.dispatcher, metrics: self.metrics).add(to: router)
+        return router
+    }
+
+    /// The HTTP application with the instance's services; run it in a service group.
+    /// On graceful shutdown the server stops first (answering requests in flight), then the
+    /// publisher commits what is queued, then the LISTEN connection closes.
+    public func makeApplication(
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: self.makeRouter(),
+            configuration: .init(
+                address: .hostname(self.configuration.server.host, port: self.configuration.server.port),
+                serverName: "Herald"
+            ),
+            services: [self.dispatcher, self.publisher, self.maintenance],
+            onServerRunning: onServerRunning,
+            logger: self.logger
+        )
+    }
+
+    /// Closes the database connections (after the application has stopped).
+    public func shutdown() {
+        self.pool.shutdown()
+    }
+}

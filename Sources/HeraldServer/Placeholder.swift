@@ -1,3 +1,0 @@
-import HeraldCore
-import Hummingbird
-import HummingbirdWebSocket

@@ -1,0 +1,28 @@
+import HeraldCore
+import Hummingbird
+
+/// `GET /v1/poll`: plain polling and long-polling.
+struct PollRoutes: Sendable {
+    let poller: Poller
+
+    func add(to router: Router<HeraldRequestContext>) {
+        router.route("/v1/poll", [(.get, self.poll)])
+    }
+
+    @Sendable func poll(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let subscription = try SubscriptionParameters(request)
+        let limit = try request.query("limit").map { text throws(HeraldError) in
+            guard let value = Int(text) else { throw HeraldError(.invalidParameter, "limit must be from 1 to 1000") }
+            return value
+        } ?? 100
+        let wait = try request.query("wait").map { text throws(HeraldError) in
+            guard let seconds = Double(text), seconds.isFinite else {
+                throw HeraldError(.invalidParameter, "wait must be from 0 to 60 seconds")
+            }
+            return Duration.milliseconds(Int64((seconds * 1000).rounded()))
+        } ?? .zero
+        let pollRequest = try PollRequest(topics: subscription.topics, after: subscription.after, limit: limit, wait: wait)
+        let result = try await self.poller.poll(pollRequest)
+        return JSONResponse.make(.ok, result.json)
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import HTTPTypes
+import HeraldCore
+import Hummingbird
+
+/// `POST /v1/topics/{topic}/notifications`, `POST /v1/notifications` and
+/// `GET /v1/topics/{topic}/notifications/{seq}`.
+struct PublishRoutes: Sendable {
+    let publisher: Publisher
+    let store: NotificationStore
+    let configuration: HeraldServerConfiguration
+
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+
+    func add(to router: Router<HeraldRequestContext>) {
+        router.route("/v1/topics/{topic}/notifications", [(.post, self.publishOne)])
+        router.route("/v1/notifications", [(.post, self.publishBatch)])
+        router.route("/v1/topics/{topic}/notifications/{seq}", [(.get, self.getOne)])
+    }
+
+    @Sendable func publishOne(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let topic = try context.topicParameter()
+        let format = try BodyFormat(contentType: request.headers[.contentType])
+        let body = try await request.collectBody(limit: self.configuration.maximumPayload)
+        let key = request.headers[Self.idempotencyKey]
+        let item = try body.withUnsafeReadableBytes { bytes throws(HeraldError) in
+            switch format {
+            case .json: try PublishBodyParser.single(topic: topic, json: bytes, idempotencyKey: key)
+            case .text: try PublishBodyParser.single(topic: topic, text: bytes, idempotencyKey: key)
+            }
+        }
+        let result = try await self.publisher.publish([item])[0]
+        let notification = result.notification
+        return JSONResponse.make(
+            result.replayed ? .ok : .created,
+            notification.json,
+            headers: [.location: "/v1/topics/\(notification.topic)/notifications/\(notification.seq)"]
+        )
+    }
+
+    @Sendable func publishBatch(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        // A batch is JSON whatever its type says, unless the type is something else entirely.
+        _ = try BodyFormat(contentType: request.headers[.contentType])
+        let body = try await request.collectBody(limit: self.configuration.maximumBatchBody)
+        let items = try body.withUnsafeReadableBytes { bytes throws(HeraldError) in
+            try PublishBodyParser.batch(json: bytes, maximumItems: self.configuration.maximumBatch)
+        }
+        let results = try await self.publisher.publish(items)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(results.reduce(32) { $0 + 160 + $1.notification.data.utf8.count })
+        bytes.append(contentsOf: #"{"notifications":["#.utf8)
+        for (index, result) in results.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            result.notification.appendJSON(to: &bytes)
+        }
+        bytes.append(contentsOf: "]}".utf8)
+        return JSONResponse.make(.created, bytes)
+    }
+
+    @Sendable func getOne(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let topic = try context.topicParameter()
+        guard let seq = context.parameters.get("seq").flatMap({ Int64($0) }), seq > 0,
+            let notification = try await self.store.notification(topic: topic, seq: seq)
+        else {
+            throw HeraldError(.notFound, "no such notification")
+        }
+        return JSONResponse.make(.ok, notification.json)
+    }
+}
+
+extension HeraldRequestContext {
+    /// The `{topic}` path parameter, checked.
+    func topicParameter() throws(HeraldError) -> String {
+        let raw = self.parameters.get("topic") ?? ""
+        let topic = raw.removingPercentEncoding ?? raw
+        guard NameRules.isValidTopic(topic) else {
+            throw HeraldError(.invalidTopic, "topic must match \(NameRules.topicPattern), got '\(topic.prefix(140))'")
+        }
+        return topic
+    }
+}

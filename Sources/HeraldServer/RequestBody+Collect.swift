@@ -1,0 +1,53 @@
+import Foundation
+import HTTPTypes
+import HeraldCore
+import Hummingbird
+import NIOCore
+
+extension Request {
+    /// Reads the whole body, refusing more than `limit` bytes with `413 payload_too_large`
+    /// (before reading, when `Content-Length` already says so).
+    func collectBody(limit: Int) async throws -> ByteBuffer {
+        let tooLarge = HeraldError(.payloadTooLarge, "the body is larger than \(limit) bytes")
+        if let length = self.headers[.contentLength].flatMap({ Int($0) }), length > limit { throw tooLarge }
+        do {
+            return try await self.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw tooLarge
+        }
+    }
+
+    /// A query parameter, percent-decoded.
+    func query(_ name: String) -> String? {
+        self.uri.queryParameters[name[...]].map { String($0).removingPercentEncoding ?? String($0) }
+    }
+}
+
+/// What a publish body is, by its `Content-Type`.
+enum BodyFormat {
+    case json
+    case text
+
+    /// JSON for `application/json` (and `+json`); text for `text/plain`,
+    /// `application/x-www-form-urlencoded` (what `curl -d` sends) or no type; anything
+    /// else is `415 unsupported_media_type`.
+    init(contentType: String?) throws(HeraldError) {
+        guard let contentType else {
+            self = .text
+            return
+        }
+        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        } ?? ""
+        switch mediaType {
+        case "application/json": self = .json
+        case "text/plain", "application/x-www-form-urlencoded", "": self = .text
+        case _ where mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"): self = .json
+        default:
+            throw HeraldError(
+                .unsupportedMediaType,
+                "Content-Type must be application/json, text/plain or application/x-www-form-urlencoded, got \(mediaType)"
+            )
+        }
+    }
+}
