@@ -75,6 +75,7 @@ let package = Package(
                 "HeraldServer",
                 "HeraldCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

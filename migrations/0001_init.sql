@@ -171,7 +171,7 @@ BEGIN
         RETURNING t.name, t.last_seq, t.last_created_at
     ),
     numbered AS (
-        SELECT f.ord, f.topic, b.last_seq - f.n + f.rn AS seq,
+        SELECT f.ord, f.topic, b.last_seq - f.n + f.rn AS seq, gen_random_uuid() AS id,
                coalesce(f.event, 'message') AS event, f.data::jsonb AS data,
                b.last_created_at AS created_at,
                b.last_created_at + make_interval(secs => f.ttl) AS expires_at,
@@ -180,18 +180,17 @@ BEGIN
         JOIN bumped b ON b.name = f.topic
     ),
     inserted AS (
-        INSERT INTO herald.notifications (topic, seq, event, data, created_at, expires_at)
-        SELECT topic, seq, event, data, created_at, expires_at FROM numbered
-        RETURNING topic, seq, id
+        INSERT INTO herald.notifications (topic, seq, id, event, data, created_at, expires_at)
+        SELECT topic, seq, id, event, data, created_at, expires_at FROM numbered
     ),
     keyed AS (
         INSERT INTO herald.idempotency_keys (topic, key, seq, created_at)
         SELECT topic, key, seq, created_at FROM numbered WHERE key IS NOT NULL
         ON CONFLICT (topic, key) DO UPDATE SET seq = excluded.seq, created_at = excluded.created_at
     )
-    SELECT n.ord, n.seq, i.id, n.created_at, n.expires_at, false, NULL::text, NULL::jsonb
+    -- (Data-modifying CTEs run to completion whether or not they are read.)
+    SELECT n.ord, n.seq, n.id, n.created_at, n.expires_at, false, NULL::text, NULL::jsonb
     FROM numbered n
-    JOIN inserted i ON i.topic = n.topic AND i.seq = n.seq
     UNION ALL
     SELECT x.ord, o.seq, o.id, o.created_at, o.expires_at, true, o.event, o.data
     FROM input x

@@ -17,7 +17,7 @@ public struct NotificationStore: Sendable {
     static let columns = "n.topic, n.seq, n.id, n.event, n.data, n.created_at, n.expires_at"
 
     /// The notification with `seq` in `topic`, if it is retained and not expired.
-    public func notification(topic: String, seq: Int64) async throws(HeraldError) -> Notification? {
+    public func notification(topic: String, seq: Int64) async throws -> Notification? {
         let rows = try await self.query(
             PostgresQuery(
                 """
@@ -32,7 +32,7 @@ public struct NotificationStore: Sendable {
     }
 
     /// The last seq of each topic (0 for a topic nobody has published to).
-    public func lastSeqs(of topics: [String]) async throws(HeraldError) -> [String: Int64] {
+    public func lastSeqs(of topics: [String]) async throws -> [String: Int64] {
         let rows = try await self.query(PostgresQuery("SELECT name, last_seq FROM herald.topics WHERE name = ANY($1::text[])", topics))
         var result = Dictionary(uniqueKeysWithValues: topics.map { ($0, Int64(0)) })
         do {
@@ -45,7 +45,7 @@ public struct NotificationStore: Sendable {
 
     /// For each (topic, after), up to `limit` notifications with seq > after, in seq order;
     /// topics one after another.
-    public func read(after positions: [(topic: String, seq: Int64)], limit: Int) async throws(HeraldError) -> [Notification] {
+    public func read(after positions: [(topic: String, seq: Int64)], limit: Int) async throws -> [Notification] {
         let rows = try await self.query(
             PostgresQuery(
                 """
@@ -66,11 +66,11 @@ public struct NotificationStore: Sendable {
     }
 
     /// Runs a statement, mapping database failures to Herald errors.
-    func query(_ query: PostgresQuery) async throws(HeraldError) -> PostgresResult {
+    func query(_ query: PostgresQuery) async throws -> PostgresResult {
         do {
             return try await self.pool.query(query)
         } catch let error as PostgresError where error.isUnavailable {
-            throw .databaseUnavailable
+            throw HeraldError.databaseUnavailable
         } catch {
             throw HeraldError(.internalError, "database error: \(error)")
         }

@@ -16,7 +16,7 @@ public struct Poller: Sendable {
 
     /// Answers a poll: at once when something is available or `wait` is zero, otherwise
     /// when something is committed for one of the topics or `wait` has passed.
-    public func poll(_ request: PollRequest) async throws(HeraldError) -> PollResult {
+    public func poll(_ request: PollRequest) async throws -> PollResult {
         let deadline = ContinuousClock.now + request.wait
         var positions: Cursor? = nil
         while true {
@@ -42,7 +42,7 @@ public struct Poller: Sendable {
     }
 
     /// Where each topic starts: the explicit cursor, else "now" (its current last seq).
-    func startPositions(_ request: PollRequest) async throws(HeraldError) -> Cursor {
+    func startPositions(_ request: PollRequest) async throws -> Cursor {
         var cursor = Cursor()
         let missing = request.topics.filter { request.after[$0] == nil }
         let now = missing.isEmpty ? [:] : try await self.store.lastSeqs(of: missing)
@@ -54,7 +54,7 @@ public struct Poller: Sendable {
 
     /// Reads what follows `positions`: at most `limit` notifications, oldest first across
     /// topics (each topic's share is a prefix of its log, so nothing is skipped).
-    func read(_ request: PollRequest, from positions: Cursor) async throws(HeraldError) -> PollResult {
+    func read(_ request: PollRequest, from positions: Cursor) async throws -> PollResult {
         let rows = try await self.store.read(after: positions.positions, limit: request.limit)
         let chosen = rows.count <= request.limit
             ? rows

@@ -55,7 +55,7 @@ public final class Publisher: Service, Sendable {
 
     /// Publishes `items` atomically (all or none) and returns their results in order,
     /// once they are committed.
-    public func publish(_ items: [PublishItem]) async throws(HeraldError) -> [PublishResult] {
+    public func publish(_ items: [PublishItem]) async throws -> [PublishResult] {
         precondition(!items.isEmpty, "nothing to publish")
         do {
             return try await withCheckedThrowingContinuation { continuation in

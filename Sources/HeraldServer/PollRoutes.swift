@@ -11,18 +11,24 @@ struct PollRoutes: Sendable {
 
     @Sendable func poll(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let subscription = try SubscriptionParameters(request)
-        let limit = try request.query("limit").map { text throws(HeraldError) in
-            guard let value = Int(text) else { throw HeraldError(.invalidParameter, "limit must be from 1 to 1000") }
-            return value
-        } ?? 100
-        let wait = try request.query("wait").map { text throws(HeraldError) in
-            guard let seconds = Double(text), seconds.isFinite else {
-                throw HeraldError(.invalidParameter, "wait must be from 0 to 60 seconds")
-            }
-            return Duration.milliseconds(Int64((seconds * 1000).rounded()))
-        } ?? .zero
+        let limit = try Self.limit(request.query("limit"))
+        let wait = try Self.wait(request.query("wait"))
         let pollRequest = try PollRequest(topics: subscription.topics, after: subscription.after, limit: limit, wait: wait)
         let result = try await self.poller.poll(pollRequest)
         return JSONResponse.make(.ok, result.json)
+    }
+
+    static func limit(_ text: String?) throws(HeraldError) -> Int {
+        guard let text else { return 100 }
+        guard let value = Int(text) else { throw HeraldError(.invalidParameter, "limit must be from 1 to 1000") }
+        return value
+    }
+
+    static func wait(_ text: String?) throws(HeraldError) -> Duration {
+        guard let text else { return .zero }
+        guard let seconds = Double(text), seconds.isFinite, seconds >= 0, seconds <= 60 else {
+            throw HeraldError(.invalidParameter, "wait must be from 0 to 60 seconds")
+        }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
     }
 }

@@ -72,7 +72,7 @@ extension HeraldRequestContext {
     /// The `{topic}` path parameter, checked.
     func topicParameter() throws(HeraldError) -> String {
         let raw = self.parameters.get("topic") ?? ""
-        let topic = raw.removingPercentEncoding ?? raw
+        let topic = raw.contains("%") ? raw.removingPercentEncoding ?? raw : raw
         guard NameRules.isValidTopic(topic) else {
             throw HeraldError(.invalidTopic, "topic must match \(NameRules.topicPattern), got '\(topic.prefix(140))'")
         }

@@ -17,9 +17,9 @@ extension Request {
         }
     }
 
-    /// A query parameter, percent-decoded.
+    /// A query parameter (Hummingbird has percent-decoded it).
     func query(_ name: String) -> String? {
-        self.uri.queryParameters[name[...]].map { String($0).removingPercentEncoding ?? String($0) }
+        self.uri.queryParameters[name[...]].map(String.init)
     }
 }
 
@@ -36,9 +36,7 @@ enum BodyFormat {
             self = .text
             return
         }
-        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map {
-            $0.trimmingCharacters(in: .whitespaces).lowercased()
-        } ?? ""
+        let mediaType = Self.mediaType(contentType)
         switch mediaType {
         case "application/json": self = .json
         case "text/plain", "application/x-www-form-urlencoded", "": self = .text
@@ -49,5 +47,17 @@ enum BodyFormat {
                 "Content-Type must be application/json, text/plain or application/x-www-form-urlencoded, got \(mediaType)"
             )
         }
+    }
+
+    /// The media type of a `Content-Type` value, lowercased, without parameters.
+    static func mediaType(_ contentType: String) -> String {
+        var result = ""
+        for character in contentType.utf8 {
+            if character == UInt8(ascii: ";") { break }
+            if character == UInt8(ascii: " ") || character == UInt8(ascii: "\t") { continue }
+            let lower = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(character) ? character + 32 : character
+            result.unicodeScalars.append(Unicode.Scalar(lower))
+        }
+        return result
     }
 }

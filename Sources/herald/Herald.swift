@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// The `herald` command line.
-@main
+
 struct Herald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald",

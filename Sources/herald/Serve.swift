@@ -88,7 +88,13 @@ struct Serve: AsyncParsableCommand {
 
         let (url, embedded) = try self.database.connect(logger: logger)
         let instance = HeraldInstance(
-            configuration: .init(server: server, databaseURL: url, poolSize: poolSize, migrate: migrate),
+            configuration: .init(
+                server: server,
+                databaseURL: url,
+                poolSize: poolSize,
+                publisher: .init(committers: Int(Environment.value("committers") ?? "") ?? 2),
+                migrate: migrate
+            ),
             metrics: registry,
             logger: logger
         )

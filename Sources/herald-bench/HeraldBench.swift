@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `herald-bench`: Herald's load generator and benchmark scenarios.
+@main
+struct HeraldBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "herald-bench",
+        abstract: "Load generator and benchmark scenarios for Herald (and servers speaking the same SSE/WebSocket).",
+        subcommands: [PublishScenario.self]
+    )
+}

@@ -1,4 +1,0 @@
-import NIOCore
-import AsyncHTTPClient
-import Histogram
-print("bench")
