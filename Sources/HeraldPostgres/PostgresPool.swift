@@ -37,6 +37,7 @@ public final class PostgresPool: Sendable {
     public let configuration: Configuration
     private let state: Mutex<State>
     private let logger: Logger
+    private let statements = Atomic<Int>(0)
 
     /// Creates a pool; no connection is opened until one is needed.
     public init(configuration: Configuration, logger: Logger = Logger(label: "herald.postgres")) {
@@ -50,6 +51,9 @@ public final class PostgresPool: Sendable {
 
     /// The number of callers waiting for a connection.
     public var waiting: Int { self.state.withLock { $0.machine.waiting } }
+
+    /// The number of connections leased so far (each `query` is one lease).
+    public var leaseCount: Int { self.statements.load(ordering: .relaxed) }
 
     /// Leases a connection for the duration of `body`.
     public func withConnection<Result: Sendable>(
@@ -104,7 +108,8 @@ public final class PostgresPool: Sendable {
     }
 
     private func lease() async throws -> Int {
-        try await withCheckedThrowingContinuation { (continuation: Waiter) in
+        self.statements.add(1, ordering: .relaxed)
+        return try await withCheckedThrowingContinuation { (continuation: Waiter) in
             let action = self.state.withLock { state -> PoolStateMachine<Waiter>.LeaseAction in
                 let action = state.machine.lease(continuation)
                 if case .create(let slot) = action {
