@@ -40,9 +40,9 @@ enum CommandRunner {
         return Outcome(status: exitStatus, output: text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    /// Finds `name` in the directories of `PATH`.
-    static func which(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+    /// Finds `name` in the directories of `path` (default: this process's `PATH`).
+    static func which(_ name: String, path: String? = nil) -> String? {
+        let path = path ?? ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         for directory in path.split(separator: ":") {
             let candidate = "\(directory)/\(name)"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }

@@ -2,20 +2,21 @@ import Foundation
 import Logging
 
 extension EmbeddedPostgres {
-    /// Finds PostgreSQL's server binaries: `HERALD_PG_BINDIR`, then Debian's
-    /// `/usr/lib/postgresql/<version>/bin` (newest first), then `PATH`.
-    static func findBinaries() throws -> String {
+    /// Finds PostgreSQL's server binaries: in `HERALD_PG_BINDIR` when it is set, else in
+    /// Debian's `/usr/lib/postgresql/<version>/bin` (newest first), else on `PATH`.
+    static func findBinaries(environment: [String: String]) throws -> String {
         var candidates: [String] = []
-        if let configured = ProcessInfo.processInfo.environment["HERALD_PG_BINDIR"], !configured.isEmpty {
+        if let configured = environment["HERALD_PG_BINDIR"], !configured.isEmpty {
             candidates.append(configured)
-        }
-        let debian = "/usr/lib/postgresql"
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: debian)) ?? [])
-            .compactMap { Int($0) }
-            .sorted(by: >)
-        candidates += versions.map { "\(debian)/\($0)/bin" }
-        if let initdb = CommandRunner.which("initdb") {
-            candidates.append(URL(fileURLWithPath: initdb).deletingLastPathComponent().path)
+        } else {
+            let debian = "/usr/lib/postgresql"
+            let versions = ((try? FileManager.default.contentsOfDirectory(atPath: debian)) ?? [])
+                .compactMap { Int($0) }
+                .sorted(by: >)
+            candidates += versions.map { "\(debian)/\($0)/bin" }
+            if let initdb = CommandRunner.which("initdb", path: environment["PATH"]) {
+                candidates.append(URL(fileURLWithPath: initdb).deletingLastPathComponent().path)
+            }
         }
         for directory in candidates
         where ["initdb", "pg_ctl", "postgres"].allSatisfy({

@@ -52,11 +52,12 @@ public struct EmbeddedPostgres: Sendable {
 
     /// Describes the server kept in `directory`; nothing is started yet.
     ///
-    /// Throws when PostgreSQL's server binaries are not installed.
-    public init(directory: String) throws {
+    /// Throws when PostgreSQL's server binaries are not installed. `HERALD_PG_BINDIR` in
+    /// `environment` names the folder of the binaries; otherwise they are searched for.
+    public init(directory: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         let absolute = URL(fileURLWithPath: directory).standardizedFileURL.path
         self.directory = absolute.count > 1 && absolute.hasSuffix("/") ? String(absolute.dropLast()) : absolute
-        self.binaries = try Self.findBinaries()
+        self.binaries = try Self.findBinaries(environment: environment)
         self.serverUser = geteuid() == 0 ? "postgres" : nil
     }
 

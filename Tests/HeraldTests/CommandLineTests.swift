@@ -1,0 +1,81 @@
+import Foundation
+import HeraldPostgres
+import NIOHTTP1
+import Testing
+
+@Suite("The herald command line")
+struct CommandLineTests {
+    @Test("two concurrent `herald migrate` runs apply each migration exactly once")
+    func concurrentMigrate() async throws {
+        let url = try await TestCluster.shared.makeDatabase()
+        async let first = HeraldProcess.run(["migrate", "--database-url", url])
+        async let second = HeraldProcess.run(["migrate"], environment: ["HERALD_DATABASE_URL": url])
+        let results = try await [first, second]
+        #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.output))")
+        #expect(results.filter { $0.output.contains("Applied: 0001_init.sql") }.count == 1)
+        #expect(results.filter { $0.output.contains("up to date") }.count == 1)
+        let rows = try await TestDatabase(url: url).query("SELECT version, count(*) OVER () FROM herald.migrations")
+        #expect(try rows.map { try $0.decode(Int.self, at: 0) } == [1])
+        let again = try await HeraldProcess.run(["migrate", "--database-url", url])
+        #expect(again.status == 0)
+        #expect(again.output.contains("up to date"))
+    }
+
+    @Test("`serve --help` explains every option and its environment variable")
+    func help() async throws {
+        let (status, output) = try await HeraldProcess.run(["serve", "--help"])
+        #expect(status == 0)
+        for option in ["--host", "--port", "--database-url", "--data-dir", "--retention", "--max-payload", "--max-batch", "--no-migrate"] {
+            #expect(output.contains(option), "help lacks \(option)")
+            let variable = "HERALD_" + option.dropFirst(2).uppercased().replacingOccurrences(of: "-", with: "_")
+            #expect(output.contains(variable), "help lacks \(variable)")
+        }
+        let migrateHelp = try await HeraldProcess.run(["migrate", "--help"])
+        #expect(migrateHelp.output.contains("--database-url"))
+    }
+
+    @Test("usage errors exit 64, other errors exit 1 with a message on stderr")
+    func exitCodes() async throws {
+        #expect(try await HeraldProcess.run(["serve", "--port", "not-a-number"]).status == 64)
+        #expect(try await HeraldProcess.run(["serve", "--no-such-flag"]).status == 64)
+        #expect(try await HeraldProcess.run(["no-such-command"]).status == 64)
+        let unreachable = try await HeraldProcess.run(["migrate", "--database-url", "host=/nonexistent-herald port=1 connect_timeout=1"])
+        #expect(unreachable.status == 1)
+        #expect(unreachable.output.contains("Error"))
+    }
+
+    @Test("`herald serve` reads its options from HERALD_* variables, serves, and exits 0 on SIGTERM")
+    func serveFromEnvironment() async throws {
+        let url = try await TestCluster.shared.makeDatabase()
+        let server = try HeraldProcess(["serve"], environment: ["HERALD_DATABASE_URL": url, "HERALD_PORT": "0", "HERALD_MAX_PAYLOAD": "10"])
+        let port = try await server.listeningPort()
+        let small = try await TestHTTP.request(.POST, "http://127.0.0.1:\(port)/v1/topics/env/notifications", body: Array("tiny".utf8))
+        #expect(small.status == 201)
+        let big = try await TestHTTP.request(.POST, "http://127.0.0.1:\(port)/v1/topics/env/notifications", body: Array("far too large".utf8))
+        #expect(big.status == 413)
+        server.signal(SIGTERM)
+        #expect(try await server.wait() == 0)
+    }
+
+    @Test("`herald serve` with no database URL runs a private PostgreSQL in --data-dir and stops it on SIGINT")
+    func serveEmbedded() async throws {
+        let directory = TestCluster.makeTemporaryDirectory(prefix: "herald-cli") + "/data"
+        let server = try HeraldProcess(["serve", "--data-dir", directory, "--port", "0"])
+        let port = try await server.listeningPort()
+        let answer = try await TestHTTP.request(.POST, "http://127.0.0.1:\(port)/v1/topics/local/notifications", body: Array("hi".utf8))
+        #expect(answer.status == 201)
+        let embedded = try EmbeddedPostgres(directory: directory)
+        #expect(embedded.isRunning())
+        server.signal(SIGINT)
+        #expect(try await server.wait() == 0)
+        #expect(!embedded.isRunning())
+        // The data is still there on the next start.
+        let again = try HeraldProcess(["serve", "--data-dir", directory, "--port", "0"])
+        let port2 = try await again.listeningPort()
+        let fetched = try await TestHTTP.get("http://127.0.0.1:\(port2)/v1/topics/local/notifications/1")
+        #expect(fetched.json["data"] as? String == "hi")
+        again.signal(SIGTERM)
+        #expect(try await again.wait() == 0)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
