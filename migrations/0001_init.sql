@@ -108,9 +108,15 @@ $$;
 -- retained, publishes nothing and returns the original with replayed = true.
 -- (topic, key) pairs must be distinct within one call.
 --
--- Each topic's seqs come from its row: UPDATE ... last_seq + n under the row lock held
--- to COMMIT, taken in topic-name order by every writer (so no two writers deadlock).
--- One pg_notify('herald', 'topic:last_seq') per topic wakes every Herald instance.
+-- Each topic's seqs come from its row: last_seq + n under the row lock held to COMMIT,
+-- taken in topic-name order by every writer (so no two writers deadlock). One
+-- pg_notify('herald', 'topic:last_seq') per topic wakes every Herald instance.
+--
+-- The batch's topics are handled as arrays sorted by name, and each item finds its
+-- topic's position with dense_rank() over the same order, so no statement joins the
+-- batch's items to its topics: the cost stays linear however many topics a batch has.
+-- The plan is generic, made once per session: custom plans would re-plan every call,
+-- which costs more than running it for small batches.
 CREATE FUNCTION herald.publish(
     p_topics text[],
     p_events text[],
@@ -128,10 +134,16 @@ RETURNS TABLE (
     event      text,
     data       jsonb
 )
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
 #variable_conflict use_column
 DECLARE
     v_existing bigint[];
+    v_names    text[];
+    v_counts   bigint[];
+    v_last     bigint[];
+    v_created  timestamptz[];
 BEGIN
     IF p_keys IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(p_keys) AS k WHERE k IS NOT NULL) THEN
         -- Hold the topics' locks before looking keys up: a writer that took one of these
@@ -139,15 +151,43 @@ BEGIN
         INSERT INTO herald.topics (name)
         SELECT DISTINCT t FROM unnest(p_topics) AS t ORDER BY 1
         ON CONFLICT DO NOTHING;
-        PERFORM 1 FROM herald.topics WHERE name = ANY (p_topics) ORDER BY name FOR UPDATE;
-        SELECT array_agg(n.seq ORDER BY u.ord) INTO v_existing
+        PERFORM 1 FROM herald.topics t WHERE t.name = ANY (p_topics) ORDER BY t.name FOR UPDATE;
+        SELECT array_agg(k.seq ORDER BY u.ord) INTO v_existing
         FROM unnest(p_topics, p_keys) WITH ORDINALITY AS u(topic, key, ord)
-        LEFT JOIN herald.idempotency_keys k ON k.topic = u.topic AND k.key = u.key
         LEFT JOIN LATERAL (
-            SELECT n.seq FROM herald.notifications n
-            WHERE n.topic = k.topic AND n.seq = k.seq AND (n.expires_at IS NULL OR n.expires_at > now())
-            LIMIT 1
-        ) n ON true;
+            SELECT n.seq
+            FROM herald.idempotency_keys k
+            CROSS JOIN LATERAL (
+                SELECT n.seq FROM herald.notifications n
+                WHERE n.topic = k.topic AND n.seq = k.seq AND (n.expires_at IS NULL OR n.expires_at > now())
+                LIMIT 1
+            ) n
+            WHERE k.topic = u.topic AND k.key = u.key
+        ) k ON true;
+    END IF;
+
+    -- The topics with new items and how many each, in name order.
+    SELECT array_agg(s.topic ORDER BY s.topic), array_agg(s.n ORDER BY s.topic) INTO v_names, v_counts
+    FROM (
+        SELECT u.topic, count(*) AS n
+        FROM unnest(p_topics) WITH ORDINALITY AS u(topic, ord)
+        WHERE v_existing[u.ord] IS NULL
+        GROUP BY u.topic
+    ) s;
+
+    IF v_names IS NOT NULL THEN
+        -- Take the seqs: each topic's row, in name order, bumped by its count.
+        WITH bumped AS (
+            INSERT INTO herald.topics AS t (name, last_seq, last_created_at)
+            SELECT s.name, s.n, clock_timestamp() FROM unnest(v_names, v_counts) AS s(name, n) ORDER BY s.name
+            ON CONFLICT (name) DO UPDATE
+                SET last_seq = t.last_seq + excluded.last_seq,
+                    last_created_at = greatest(excluded.last_created_at, t.last_created_at)
+            RETURNING t.name, t.last_seq, t.last_created_at
+        )
+        SELECT array_agg(b.last_seq ORDER BY b.name), array_agg(b.last_created_at ORDER BY b.name)
+        INTO v_last, v_created
+        FROM bumped b;
     END IF;
 
     RETURN QUERY
@@ -155,29 +195,20 @@ BEGIN
         SELECT u.topic, u.event, u.data, u.ttl, u.key, u.ord::integer AS ord, v_existing[u.ord] AS existing
         FROM unnest(p_topics, p_events, p_data, p_ttls, p_keys) WITH ORDINALITY AS u(topic, event, data, ttl, key, ord)
     ),
-    fresh AS (
+    ranked AS (
         SELECT i.*,
-               row_number() OVER (PARTITION BY i.topic ORDER BY i.ord) AS rn,
-               count(*) OVER (PARTITION BY i.topic) AS n
+               dense_rank() OVER (ORDER BY i.topic) AS tix,
+               row_number() OVER (PARTITION BY i.topic ORDER BY i.ord) AS rn
         FROM input i
         WHERE i.existing IS NULL
     ),
-    bumped AS (
-        INSERT INTO herald.topics AS t (name, last_seq, last_created_at)
-        SELECT f.topic, f.n, clock_timestamp() FROM fresh f WHERE f.rn = 1 ORDER BY f.topic
-        ON CONFLICT (name) DO UPDATE
-            SET last_seq = t.last_seq + excluded.last_seq,
-                last_created_at = greatest(excluded.last_created_at, t.last_created_at)
-        RETURNING t.name, t.last_seq, t.last_created_at
-    ),
     numbered AS (
-        SELECT f.ord, f.topic, b.last_seq - f.n + f.rn AS seq, gen_random_uuid() AS id,
-               coalesce(f.event, 'message') AS event, f.data::jsonb AS data,
-               b.last_created_at AS created_at,
-               b.last_created_at + make_interval(secs => f.ttl) AS expires_at,
-               f.key
-        FROM fresh f
-        JOIN bumped b ON b.name = f.topic
+        SELECT r.ord, r.topic, v_last[r.tix] - v_counts[r.tix] + r.rn AS seq, gen_random_uuid() AS id,
+               coalesce(r.event, 'message') AS event, r.data::jsonb AS data,
+               v_created[r.tix] AS created_at,
+               v_created[r.tix] + make_interval(secs => r.ttl) AS expires_at,
+               r.key
+        FROM ranked r
     ),
     inserted AS (
         INSERT INTO herald.notifications (topic, seq, id, event, data, created_at, expires_at)
@@ -194,12 +225,11 @@ BEGIN
     UNION ALL
     SELECT x.ord, o.seq, o.id, o.created_at, o.expires_at, true, o.event, o.data
     FROM input x
-    JOIN herald.notifications o ON o.topic = x.topic AND o.seq = x.existing
+    CROSS JOIN LATERAL (
+        SELECT * FROM herald.notifications o WHERE o.topic = x.topic AND o.seq = x.existing LIMIT 1
+    ) o
     WHERE x.existing IS NOT NULL;
 
-    PERFORM pg_notify('herald', t.name || ':' || t.last_seq)
-    FROM herald.topics t
-    WHERE t.name IN (SELECT DISTINCT u FROM unnest(p_topics) AS u)
-    ORDER BY t.name;
+    PERFORM pg_notify('herald', s.name || ':' || s.last_seq) FROM unnest(v_names, v_last) AS s(name, last_seq);
 END
 $$;

@@ -40,7 +40,7 @@ struct PublishScenario: AsyncParsableCommand {
             var body = #"{"notifications":["#
             for index in 0..<batchSize {
                 if index > 0 { body += "," }
-                body += #"{"topic":"\#(prefix)-\((connection + sequence + index) % topicCount)","data":\#(data)}"#
+                body += #"{"topic":"\#(prefix)-\#((connection + sequence + index) % topicCount)","data":\#(data)}"#
             }
             body += "]}"
             return ("/v1/notifications", Array(body.utf8))
