@@ -37,6 +37,12 @@ public struct Migrator: Sendable {
         }
     }
 
+    /// The migrations not applied yet.
+    public func pending(_ migrations: [Migration] = Migration.all) async throws -> [Migration] {
+        let applied = Set(try await self.appliedVersions())
+        return migrations.filter { !applied.contains($0.version) }
+    }
+
     /// The versions recorded as applied.
     public func appliedVersions() async throws -> [Int] {
         let exists = try await self.pool.query("SELECT to_regclass('herald.migrations') IS NOT NULL")

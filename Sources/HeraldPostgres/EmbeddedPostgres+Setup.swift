@@ -70,16 +70,16 @@ extension EmbeddedPostgres {
     func grantTraversal(to user: String, logger: Logger) throws {
         var folders: [String] = []
         for target in [self.dataDirectory, self.socketDirectory, self.directory + "/log"] {
+            var chain: [String] = []
             var url = URL(fileURLWithPath: target).deletingLastPathComponent()
             while url.path != "/" {
-                if !folders.contains(url.path) { folders.append(url.path) }
+                chain.insert(url.path, at: 0)
                 url.deleteLastPathComponent()
             }
+            for folder in chain where !folders.contains(folder) { folders.append(folder) }
         }
-        let check = try CommandRunner.run(
-            "/bin/sh", ["-c", "for d; do test -x \"$d\" || echo \"$d\"; done", "sh"] + folders, as: user
-        )
-        let closed = check.output.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        // Top-most first: once a parent is opened, the folders below may be reachable already.
+        var closed = try self.foldersClosed(to: user, among: folders)
         guard !closed.isEmpty else { return }
         guard let setfacl = CommandRunner.which("setfacl") else {
             throw Failure(
@@ -90,12 +90,22 @@ extension EmbeddedPostgres {
                     """
             )
         }
-        for folder in closed {
+        while let folder = closed.first {
             let outcome = try CommandRunner.run(setfacl, ["-m", "u:\(user):x", folder])
             guard outcome.status == 0 else {
                 throw Failure(description: "cannot let \(user) enter \(folder): \(outcome.output)")
             }
             logger.notice("granted the \(user) user passage through \(folder) (setfacl -m u:\(user):x)")
+            closed = try self.foldersClosed(to: user, among: Array(folders.drop { $0 != folder }.dropFirst()))
         }
+    }
+
+    /// The folders of `folders` (ordered from the top) that `user` cannot enter.
+    private func foldersClosed(to user: String, among folders: [String]) throws -> [String] {
+        guard !folders.isEmpty else { return [] }
+        let check = try CommandRunner.run(
+            "/bin/sh", ["-c", "for d; do test -x \"$d\" || echo \"$d\"; done", "sh"] + folders, as: user
+        )
+        return check.output.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
     }
 }

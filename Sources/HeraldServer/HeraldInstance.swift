@@ -73,10 +73,18 @@ public final class HeraldInstance: Sendable {
     }
 
     /// Applies migrations (unless configured not to) and creates the log's partitions.
+    ///
+    /// Without migrating, it checks that the schema is up to date and says what to do if not.
     public func prepare() async throws {
+        let migrator = Migrator(pool: self.pool, logger: self.logger)
         if self.configuration.migrate {
-            let applied = try await Migrator(pool: self.pool, logger: self.logger).migrate()
+            let applied = try await migrator.migrate()
             if !applied.isEmpty { self.logger.info("migrations applied", metadata: ["applied": "\(applied)"]) }
+        } else {
+            let pending = try await migrator.pending()
+            guard pending.isEmpty else {
+                throw SchemaOutOfDate(pending: pending.map(\.name))
+            }
         }
         try await self.maintenance.runOnce()
     }
@@ -111,6 +119,17 @@ public final class HeraldInstance: Sendable {
             onServerRunning: onServerRunning,
             logger: self.logger
         )
+    }
+
+    /// The database lacks migrations and the instance was told not to apply them.
+    public struct SchemaOutOfDate: Error, CustomStringConvertible {
+        /// The migrations not applied.
+        public var pending: [String]
+
+        public var description: String {
+            "the database schema is not up to date (missing \(self.pending.joined(separator: ", "))): "
+                + "run `herald migrate`, or start without --no-migrate"
+        }
     }
 
     /// Closes the database connections (after the application has stopped).

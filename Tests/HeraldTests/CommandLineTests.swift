@@ -21,6 +21,20 @@ struct CommandLineTests {
         #expect(again.output.contains("up to date"))
     }
 
+    @Test("`serve --no-migrate` on a database without the schema stops with a message saying to run `herald migrate`")
+    func noMigrate() async throws {
+        let url = try await TestCluster.shared.makeDatabase()
+        let refused = try await HeraldProcess.run(["serve", "--no-migrate", "--port", "0", "--database-url", url])
+        #expect(refused.status == 1)
+        #expect(refused.output.contains("herald migrate"))
+        #expect(try await HeraldProcess.run(["migrate", "--database-url", url]).status == 0)
+        let server = try HeraldProcess(["serve", "--port", "0"], environment: ["HERALD_DATABASE_URL": url, "HERALD_NO_MIGRATE": "1"])
+        let port = try await server.listeningPort()
+        #expect(try await TestHTTP.get("http://127.0.0.1:\(port)/readyz").status == 200)
+        server.signal(SIGTERM)
+        #expect(try await server.wait() == 0)
+    }
+
     @Test("`serve --help` explains every option and its environment variable")
     func help() async throws {
         let (status, output) = try await HeraldProcess.run(["serve", "--help"])

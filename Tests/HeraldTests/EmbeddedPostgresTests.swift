@@ -50,6 +50,26 @@ struct EmbeddedPostgresTests {
         try server.stop()
     }
 
+    @Test("as root, a data directory under a folder closed to others (like /root) still works", .enabled(if: geteuid() == 0))
+    func closedParentFolder() async throws {
+        let closed = TestCluster.makeTemporaryDirectory(prefix: "herald-closed")
+        chmod(closed, 0o700)
+        let server = try EmbeddedPostgres(directory: closed + "/clone/.herald")
+        TestCluster.stopAtExit(server)
+        let url = try server.start()
+        let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1))
+        let rows = try await pool.query("SELECT current_user")
+        #expect(try rows[0].decode(String.self, at: 0) == "postgres")
+        pool.shutdown()
+        try server.stop()
+        // Only the server user was let through, and only to pass: others still cannot.
+        var status = stat()
+        stat(closed, &status)
+        #expect(status.st_mode & 0o007 == 0)
+        let acl = try CommandRunner.run("/usr/bin/getfacl", ["-p", closed])
+        #expect(acl.output.contains("user:postgres:--x"))
+    }
+
     @Test("missing PostgreSQL binaries give a message naming apt-get install postgresql and --database-url")
     func missingBinaries() throws {
         let error = #expect(throws: EmbeddedPostgres.Failure.self) {
