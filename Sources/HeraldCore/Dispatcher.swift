@@ -2,24 +2,39 @@ import HeraldPostgres
 import Logging
 import ServiceLifecycle
 
-/// Turns the instance's LISTEN notifications into wake-ups.
+/// Turns the instance's LISTEN notifications into deliveries and wake-ups.
 ///
 /// Publishers send `pg_notify('herald', 'topic:last_seq')` once per topic per
-/// transaction; the dispatcher wakes that topic's waiters. When the LISTEN connection is
-/// (re)established it wakes every waiter, because notifications sent while it was down
-/// are lost: they read again and find what was committed meanwhile.
+/// transaction. For each, the dispatcher asks the hub to read the topic's new rows once for
+/// all its live subscribers, and wakes the topic's long-polls. When the LISTEN connection
+/// is (re)established it re-reads every topic with subscribers and wakes every long-poll,
+/// because notifications sent while it was down are lost; a periodic sweep does the same
+/// as a safety net. It also ticks the subscribers' heartbeat.
 public final class Dispatcher: Service, Sendable {
     /// The NOTIFY channel Herald publishes on.
     public static let channel = "herald"
 
     let listener: PostgresListener
     let signals: WakeSignals
+    let hub: Hub
+    let heartbeat: Duration
+    let sweepInterval: Duration
     let logger: Logger
 
     /// Creates a dispatcher for `listener`'s events.
-    public init(listener: PostgresListener, signals: WakeSignals, logger: Logger = Logger(label: "herald.dispatcher")) {
+    public init(
+        listener: PostgresListener,
+        signals: WakeSignals,
+        hub: Hub,
+        heartbeat: Duration = .seconds(15),
+        sweepInterval: Duration = .seconds(30),
+        logger: Logger = Logger(label: "herald.dispatcher")
+    ) {
         self.listener = listener
         self.signals = signals
+        self.hub = hub
+        self.heartbeat = heartbeat
+        self.sweepInterval = sweepInterval
         self.logger = logger
     }
 
@@ -30,20 +45,44 @@ public final class Dispatcher: Service, Sendable {
     public func run() async {
         self.listener.start()
         await withGracefulShutdownHandler {
-            for await event in self.listener.events {
-                switch event {
-                case .notification(let notification):
-                    guard notification.channel == Self.channel, let wake = Self.parse(notification.payload) else { continue }
-                    self.signals.wake(topic: wake.topic)
-                case .connected:
-                    self.logger.debug("LISTEN connection ready")
-                    self.signals.wakeAll()
-                case .disconnected(let error):
-                    self.logger.debug("LISTEN connection down", metadata: ["error": "\(error)"])
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.hub.runReads() }
+                group.addTask { await self.every(self.sweepInterval) { await self.hub.refresh() } }
+                group.addTask { await self.every(self.heartbeat) { self.hub.heartbeat() } }
+                for await event in self.listener.events {
+                    self.handle(event)
                 }
+                self.hub.finish()
+                group.cancelAll()
             }
         } onGracefulShutdown: {
             self.listener.stop()
+        }
+    }
+
+    private func handle(_ event: PostgresListener.Event) {
+        switch event {
+        case .notification(let notification):
+            guard notification.channel == Self.channel, let wake = Self.parse(notification.payload) else { return }
+            self.hub.wake(topic: wake.topic, seq: wake.seq)
+            self.signals.wake(topic: wake.topic)
+        case .connected:
+            self.logger.debug("LISTEN connection ready")
+            self.signals.wakeAll()
+            Task { await self.hub.refresh() }
+        case .disconnected(let error):
+            self.logger.debug("LISTEN connection down", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func every(_ interval: Duration, _ body: @Sendable () async -> Void) async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
+            await body()
         }
     }
 

@@ -20,6 +20,7 @@ public struct HeraldError: Error, Sendable, Equatable, CustomStringConvertible {
         case notFound = "not_found"
         case methodNotAllowed = "method_not_allowed"
         case unsupportedMediaType = "unsupported_media_type"
+        case upgradeRequired = "upgrade_required"
         case rateLimited = "rate_limited"
         case unavailable = "unavailable"
         case internalError = "internal_error"

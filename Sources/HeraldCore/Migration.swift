@@ -10,7 +10,8 @@ public struct Migration: Sendable {
     /// Every migration, in order. A new file in `migrations/` is added here too (a test
     /// checks that the two agree).
     public static let all: [Migration] = [
-        Migration(version: 1, name: "0001_init.sql", bytes: PackageResources._001_init_sql)
+        Migration(version: 1, name: "0001_init.sql", bytes: PackageResources._001_init_sql),
+        Migration(version: 2, name: "0002_cursors.sql", bytes: PackageResources._002_cursors_sql),
     ]
 
     init(version: Int, name: String, bytes: [UInt8]) {

@@ -8,12 +8,20 @@ public struct PollRequest: Sendable {
     public var limit: Int
     /// How long to hold the request when nothing is available (0 to 60 s).
     public var wait: Duration
+    /// The client id, whose stored cursors start topics without an explicit position.
+    public var client: String?
 
     /// The most topics one subscription may name.
     public static let maximumTopics = 100
 
     /// Creates a request, checking every field against the wire contract.
-    public init(topics: [String], after: Cursor = Cursor(), limit: Int = 100, wait: Duration = .zero) throws(HeraldError) {
+    public init(
+        topics: [String],
+        after: Cursor = Cursor(),
+        limit: Int = 100,
+        wait: Duration = .zero,
+        client: String? = nil
+    ) throws(HeraldError) {
         try Self.validate(topics: topics)
         guard (1...1000).contains(limit) else { throw HeraldError(.invalidParameter, "limit must be from 1 to 1000") }
         guard wait >= .zero, wait <= .seconds(60) else { throw HeraldError(.invalidParameter, "wait must be from 0 to 60 seconds") }
@@ -24,6 +32,7 @@ public struct PollRequest: Sendable {
         self.after = after
         self.limit = limit
         self.wait = wait
+        self.client = client
     }
 
     /// Checks a subscription's topic list: 1 to 100 valid, distinct names.

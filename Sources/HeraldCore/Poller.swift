@@ -1,3 +1,5 @@
+import ServiceLifecycle
+
 /// Plain polling and long-polling, independent of HTTP.
 ///
 /// A long-poll registers for wake-ups of its topics *before* it reads, so a notification
@@ -7,16 +9,22 @@
 public struct Poller: Sendable {
     let store: NotificationStore
     let signals: WakeSignals
+    let cursors: CursorStore?
 
-    /// Creates a poller.
-    public init(store: NotificationStore, signals: WakeSignals) {
+    /// Creates a poller; with `cursors`, clients' stored cursors start topics without an
+    /// explicit position, and each request's `after` is recorded as acknowledged.
+    public init(store: NotificationStore, signals: WakeSignals, cursors: CursorStore? = nil) {
         self.store = store
         self.signals = signals
+        self.cursors = cursors
     }
 
     /// Answers a poll: at once when something is available or `wait` is zero, otherwise
     /// when something is committed for one of the topics or `wait` has passed.
     public func poll(_ request: PollRequest) async throws -> PollResult {
+        if let client = request.client, !request.after.positions.isEmpty {
+            self.cursors?.record(client: client, request.after.positions)
+        }
         let deadline = ContinuousClock.now + request.wait
         var positions: Cursor? = nil
         while true {
@@ -34,22 +42,24 @@ public struct Poller: Sendable {
                 self.signals.unregister(waiter)
                 return result
             }
-            let woken = await self.signals.wait(waiter, until: deadline)
+            // On graceful shutdown a waiting long-poll answers at once, so the server can stop.
+            let woken = await withGracefulShutdownHandler {
+                await self.signals.wait(waiter, until: deadline)
+            } onGracefulShutdown: {
+                self.signals.unregister(waiter)
+            }
             self.signals.unregister(waiter)
             if !woken && ContinuousClock.now >= deadline { return result }
-            if Task.isCancelled { return result }
+            if Task.isCancelled || Task.isShuttingDownGracefully { return result }
         }
     }
 
-    /// Where each topic starts: the explicit cursor, else "now" (its current last seq).
+    /// Where each topic starts: the explicit cursor, else the client's stored cursor,
+    /// else "now" (its current last seq).
     func startPositions(_ request: PollRequest) async throws -> Cursor {
-        var cursor = Cursor()
-        let missing = request.topics.filter { request.after[$0] == nil }
-        let now = missing.isEmpty ? [:] : try await self.store.lastSeqs(of: missing)
-        for topic in request.topics {
-            cursor[topic] = request.after[topic] ?? now[topic] ?? 0
-        }
-        return cursor
+        try await StartPositions.resolve(
+            topics: request.topics, explicit: request.after, client: request.client, cursors: self.cursors, store: self.store
+        )
     }
 
     /// Reads what follows `positions`: at most `limit` notifications, oldest first across
@@ -66,18 +76,11 @@ public struct Poller: Sendable {
         for topic in request.topics {
             for notification in chosen where notification.topic == topic {
                 let position = cursor[topic] ?? 0
-                if let reset = Self.gap(topic: topic, position: position, next: notification.seq) { resets.append(reset) }
+                if let reset = Reset.gap(topic: topic, position: position, next: notification.seq) { resets.append(reset) }
                 notifications.append(notification)
                 cursor[topic] = notification.seq
             }
         }
         return PollResult(notifications: notifications, cursor: cursor, resets: resets)
-    }
-
-    /// The reset owed when the next retained seq after `position` is not `position + 1`:
-    /// the seqs between expired. Reading from the very beginning (`0`) owes none.
-    static func gap(topic: String, position: Int64, next: Int64) -> Reset? {
-        guard position > 0, next > position + 1 else { return nil }
-        return Reset(topic: topic, requestedAfter: position, resumedAfter: next - 1, reason: .expired)
     }
 }

@@ -92,19 +92,68 @@ public enum PublishBodyParser {
 
     /// The fields of one notification object as they were sent; a field of the wrong JSON
     /// type is kept as invalid and reported when the item is checked.
-    struct Fields {
-        var topic: String?
+    public struct Fields: Sendable {
+        /// Creates empty fields.
+        public init() {}
+
+        public var topic: String?
         var topicIsInvalid = false
         var event: String?
         var eventIsInvalid = false
         var data: String?
         var ttl: Int64?
         var ttlIsInvalid = false
-        var idempotencyKey: String?
-        var keyIsInvalid = false
+        public var idempotencyKey: String?
+        public var keyIsInvalid = false
         var isObject = true
 
-        func item(topic: String) throws(HeraldError) -> PublishItem {
+        /// Reads the value of a notification field (`topic`, `event`, `data`, `ttl`,
+        /// `idempotency_key`); any other key's value is skipped.
+        public mutating func read(_ key: String, from scanner: inout JSONScanner, body: UnsafeRawBufferPointer) throws {
+            switch key {
+            case "topic":
+                if scanner.peek() == UInt8(ascii: "\"") {
+                    self.topic = try scanner.readString()
+                } else {
+                    try scanner.skipValue()
+                    self.topicIsInvalid = true
+                    self.topic = ""
+                }
+            case "event":
+                if scanner.peek() == UInt8(ascii: "\"") {
+                    self.event = try scanner.readString()
+                } else if try !scanner.readNull() {
+                    try scanner.skipValue()
+                    self.eventIsInvalid = true
+                }
+            case "data":
+                let range = try scanner.skipValue()
+                self.data = String(decoding: UnsafeRawBufferPointer(rebasing: body[range]), as: UTF8.self)
+            case "ttl":
+                if try scanner.readNull() { return }
+                let start = scanner.offset
+                do {
+                    self.ttl = try scanner.readInteger()
+                } catch {
+                    // Not an integer: skip whatever value it is, if it is one.
+                    scanner = JSONScanner(body, at: start)
+                    try scanner.skipValue()
+                    self.ttlIsInvalid = true
+                }
+            case "idempotency_key":
+                if scanner.peek() == UInt8(ascii: "\"") {
+                    self.idempotencyKey = try scanner.readString()
+                } else if try !scanner.readNull() {
+                    try scanner.skipValue()
+                    self.keyIsInvalid = true
+                }
+            default:
+                try scanner.skipValue()
+            }
+        }
+
+        /// The checked item these fields describe, on `topic`.
+        public func item(topic: String) throws(HeraldError) -> PublishItem {
             guard self.isObject else { throw HeraldError(.invalidBody, #"a notification must be a JSON object such as {"data":...}"#) }
             guard !self.topicIsInvalid, NameRules.isValidTopic(topic) else { throw .invalidTopic(topic) }
             if self.eventIsInvalid { throw HeraldError(.invalidEvent, "event must be a string matching \(NameRules.eventPattern)") }
@@ -126,48 +175,7 @@ public enum PublishBodyParser {
             fields.isObject = false
             return fields
         }
-        try scanner.readObject { scanner, key in
-            switch key {
-            case "topic":
-                if scanner.peek() == UInt8(ascii: "\"") {
-                    fields.topic = try scanner.readString()
-                } else {
-                    try scanner.skipValue()
-                    fields.topicIsInvalid = true
-                    fields.topic = ""
-                }
-            case "event":
-                if scanner.peek() == UInt8(ascii: "\"") {
-                    fields.event = try scanner.readString()
-                } else if try !scanner.readNull() {
-                    try scanner.skipValue()
-                    fields.eventIsInvalid = true
-                }
-            case "data":
-                let range = try scanner.skipValue()
-                fields.data = String(decoding: UnsafeRawBufferPointer(rebasing: body[range]), as: UTF8.self)
-            case "ttl":
-                if try scanner.readNull() { return }
-                let start = scanner.offset
-                do {
-                    fields.ttl = try scanner.readInteger()
-                } catch {
-                    // Not an integer: skip whatever value it is, if it is one.
-                    scanner = JSONScanner(body, at: start)
-                    try scanner.skipValue()
-                    fields.ttlIsInvalid = true
-                }
-            case "idempotency_key":
-                if scanner.peek() == UInt8(ascii: "\"") {
-                    fields.idempotencyKey = try scanner.readString()
-                } else if try !scanner.readNull() {
-                    try scanner.skipValue()
-                    fields.keyIsInvalid = true
-                }
-            default:
-                try scanner.skipValue()
-            }
-        }
+        try scanner.readObject { scanner, key in try fields.read(key, from: &scanner, body: body) }
         return fields
     }
 

@@ -28,6 +28,13 @@ public struct Reset: Sendable, Equatable {
         self.reason = reason
     }
 
+    /// The reset owed when the next retained seq after `position` is not `position + 1`:
+    /// the seqs between expired. Reading from the very beginning (`0`) owes none.
+    public static func gap(topic: String, position: Int64, next: Int64) -> Reset? {
+        guard position > 0, next > position + 1 else { return nil }
+        return Reset(topic: topic, requestedAfter: position, resumedAfter: next - 1, reason: .expired)
+    }
+
     /// `{"topic":..,"requested_after":..,"resumed_after":..,"reason":..}`
     public func appendJSON(to bytes: inout [UInt8]) {
         bytes.append(contentsOf: #"{"topic":""#.utf8)

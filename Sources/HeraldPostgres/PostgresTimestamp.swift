@@ -71,3 +71,12 @@ public struct PostgresTimestamp: Hashable, Comparable, Sendable, CustomStringCon
 
     public var description: String { self.rfc3339 }
 }
+
+import struct Foundation.Date
+
+extension PostgresTimestamp {
+    /// The current time.
+    public static var now: PostgresTimestamp {
+        PostgresTimestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
+    }
+}

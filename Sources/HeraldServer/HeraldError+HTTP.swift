@@ -16,6 +16,7 @@ extension HeraldError: HTTPResponseError {
         case .notFound: return .notFound
         case .methodNotAllowed: return .methodNotAllowed
         case .unsupportedMediaType: return .unsupportedMediaType
+        case .upgradeRequired: return .init(code: 426, reasonPhrase: "Upgrade Required")
         case .rateLimited: return .tooManyRequests
         case .unavailable: return .serviceUnavailable
         case .internalError: return .internalServerError

@@ -1,6 +1,7 @@
 import HeraldCore
 import HeraldPostgres
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import Prometheus
@@ -50,6 +51,10 @@ public final class HeraldInstance: Sendable {
     public let dispatcher: Dispatcher
     /// Wake-ups of long-polls.
     public let signals: WakeSignals
+    /// The live subscribers of this instance.
+    public let hub: Hub
+    /// Server-side cursors.
+    public let cursors: CursorStore
     let metrics: PrometheusCollectorRegistry?
     let logger: Logger
 
@@ -65,9 +70,13 @@ public final class HeraldInstance: Sendable {
         self.publisher = Publisher(pool: self.pool, configuration: configuration.publisher, logger: logger)
         self.store = NotificationStore(pool: self.pool)
         self.signals = WakeSignals()
+        self.hub = Hub(store: self.store, logger: logger)
+        self.cursors = CursorStore(pool: self.pool, logger: logger)
         self.dispatcher = Dispatcher(
             listener: PostgresListener(connectionString: configuration.databaseURL, channels: [Dispatcher.channel], logger: logger),
             signals: self.signals,
+            hub: self.hub,
+            heartbeat: configuration.server.heartbeat,
             logger: logger
         )
     }
@@ -93,29 +102,47 @@ public final class HeraldInstance: Sendable {
         PartitionMaintenance(pool: self.pool, retention: self.configuration.server.retention, logger: self.logger)
     }
 
-    /// The router with every route of the wire contract that exists so far.
-    public func makeRouter() -> Router<HeraldRequestContext> {
+    /// The routers: every HTTP route of the wire contract that exists so far, and the
+    /// WebSocket upgrade.
+    public func makeRouters() -> (http: Router<HeraldRequestContext>, webSocket: Router<HeraldRequestContext>) {
         let router = Router(context: HeraldRequestContext.self)
+        router.add(middleware: HeraldCORSMiddleware(origins: Set(self.configuration.server.corsOrigins)))
         router.add(middleware: ErrorMiddleware())
-        PublishRoutes(publisher: self.publisher, store: self.store, configuration: self.configuration.server).add(to: router)
-        PollRoutes(poller: Poller(store: self.store, signals: self.signals)).add(to: router)
+        let server = self.configuration.server
+        let subscriptions = SubscriptionServices(hub: self.hub, store: self.store, cursors: self.cursors)
+        PublishRoutes(publisher: self.publisher, store: self.store, configuration: server).add(to: router)
+        PollRoutes(poller: Poller(store: self.store, signals: self.signals, cursors: self.cursors)).add(to: router)
+        SSERoutes(services: subscriptions, configuration: server).add(to: router)
+        ClientRoutes(cursors: self.cursors).add(to: router)
         HealthRoutes(pool: self.pool, dispatcher: self.dispatcher, metrics: self.metrics).add(to: router)
-        return router
+        let webSocketRouter = Router(context: HeraldRequestContext.self)
+        WebSocketRoutes(services: subscriptions, publisher: self.publisher, configuration: server)
+            .add(to: router, webSocketRouter: webSocketRouter)
+        return (router, webSocketRouter)
     }
 
     /// The HTTP application with the instance's services; run it in a service group.
-    /// On graceful shutdown the server stops first (answering requests in flight), then the
-    /// publisher commits what is queued, then the LISTEN connection closes.
+    /// On graceful shutdown the server stops first (answering requests in flight, ending
+    /// streams so their clients reconnect elsewhere), then cursors are written, the
+    /// publisher commits what is queued, and the LISTEN connection closes.
     public func makeApplication(
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
-            router: self.makeRouter(),
+        let routers = self.makeRouters()
+        let server = self.configuration.server
+        return Application(
+            router: routers.http,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: routers.webSocket,
+                configuration: .init(
+                    ws: .init(maxFrameSize: server.maximumFrame, autoPing: .enabled(timePeriod: server.heartbeat))
+                )
+            ),
             configuration: .init(
                 address: .hostname(self.configuration.server.host, port: self.configuration.server.port),
                 serverName: "Herald"
             ),
-            services: [self.dispatcher, self.publisher, self.maintenance],
+            services: [self.dispatcher, self.publisher, self.cursors, self.maintenance],
             onServerRunning: onServerRunning,
             logger: self.logger
         )

@@ -13,7 +13,9 @@ struct PollRoutes: Sendable {
         let subscription = try SubscriptionParameters(request)
         let limit = try Self.limit(request.query("limit"))
         let wait = try Self.wait(request.query("wait"))
-        let pollRequest = try PollRequest(topics: subscription.topics, after: subscription.after, limit: limit, wait: wait)
+        let pollRequest = try PollRequest(
+            topics: subscription.topics, after: subscription.after, limit: limit, wait: wait, client: subscription.client
+        )
         let result = try await self.poller.poll(pollRequest)
         return JSONResponse.make(.ok, result.json)
     }

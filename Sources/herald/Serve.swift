@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import HeraldCore
 import HeraldPostgres
 import HeraldServer
@@ -6,6 +7,8 @@ import Hummingbird
 import Logging
 import Metrics
 import Prometheus
+import ServiceLifecycle
+import UnixSignals
 
 /// `herald serve`: runs the HTTP service.
 struct Serve: AsyncParsableCommand {
@@ -47,6 +50,32 @@ struct Serve: AsyncParsableCommand {
     var maxBatch: Int?
 
     @Option(
+        help: ArgumentHelp(
+            "How often SSE streams send a keep-alive and WebSocket connections are pinged: 15s, 30s. (env: HERALD_HEARTBEAT, default: 15s)",
+            valueName: "duration"
+        )
+    )
+    var heartbeat: String?
+
+    @Option(
+        name: .customLong("cors-origin"),
+        help: ArgumentHelp(
+            "An origin whose browser pages may use the API (repeat for more; * allows any). Default: none, same origin only. (env: HERALD_CORS_ORIGIN, comma-separated)",
+            valueName: "origin"
+        )
+    )
+    var corsOrigins: [String] = []
+
+    @Option(
+        name: .customLong("shutdown-timeout"),
+        help: ArgumentHelp(
+            "On SIGTERM/SIGINT, how long to let streams end and publishes finish before stopping hard. (env: HERALD_SHUTDOWN_TIMEOUT, default: 10s)",
+            valueName: "duration"
+        )
+    )
+    var shutdownTimeout: String?
+
+    @Option(
         name: .customLong("pool-size"),
         help: ArgumentHelp("Most database connections in the pool. (env: HERALD_POOL_SIZE, default: 8)", valueName: "count")
     )
@@ -67,6 +96,8 @@ struct Serve: AsyncParsableCommand {
         if let maxBatch, maxBatch < 1 { throw ValidationError("--max-batch must be at least 1") }
         if let poolSize, poolSize < 1 { throw ValidationError("--pool-size must be at least 1") }
         if let retention, DurationParser.parse(retention) == nil { throw ValidationError("--retention must look like 90s, 30m, 24h or 7d") }
+        if let heartbeat, (DurationParser.parse(heartbeat) ?? .zero) <= .zero { throw ValidationError("--heartbeat must look like 15s") }
+        if let shutdownTimeout, DurationParser.parse(shutdownTimeout) == nil { throw ValidationError("--shutdown-timeout must look like 10s") }
     }
 
     func run() async throws {
@@ -78,8 +109,17 @@ struct Serve: AsyncParsableCommand {
             maximumBatch: try Environment.resolve(self.maxBatch, "max-batch", 1000) { Int($0) },
             retention: try Environment.resolve(self.retention.flatMap(DurationParser.parse), "retention", .seconds(7 * 86400)) {
                 DurationParser.parse($0)
-            }
+            },
+            heartbeat: try Environment.resolve(self.heartbeat.flatMap(DurationParser.parse), "heartbeat", .seconds(15)) {
+                DurationParser.parse($0).flatMap { $0 > .zero ? $0 : nil }
+            },
+            corsOrigins: self.corsOrigins.isEmpty
+                ? (Environment.value("cors-origin")?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? [])
+                : self.corsOrigins
         )
+        let shutdownTimeout = try Environment.resolve(self.shutdownTimeout.flatMap(DurationParser.parse), "shutdown-timeout", .seconds(10)) {
+            DurationParser.parse($0)
+        }
         let poolSize = try Environment.resolve(self.poolSize, "pool-size", 8) { Int($0) }
         let migrate = !Environment.flag(self.noMigrate, "no-migrate")
 
@@ -104,7 +144,9 @@ struct Serve: AsyncParsableCommand {
                 let address = channel.localAddress
                 logger.notice("Herald is listening on http://\(server.host):\(address?.port ?? server.port)")
             }
-            try await app.runService()
+            var group = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            group.maximumGracefulShutdownDuration = shutdownTimeout
+            try await ServiceGroup(configuration: group).run()
         } catch {
             instance.shutdown()
             try? embedded?.stop()

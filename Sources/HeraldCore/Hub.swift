@@ -1,0 +1,181 @@
+import Logging
+import Synchronization
+
+/// The live subscribers of this instance, by topic, and what has been handed to them.
+///
+/// For each topic with subscribers the hub keeps a feed: the subscribers' inboxes and
+/// the last seq it has read and handed out. A wake-up for a topic costs one read of its
+/// new rows, in pages, however many subscribers it has; each notification is encoded
+/// once and the same object goes to every inbox. At most one read per topic is in flight,
+/// so every inbox gets a topic's notifications in seq order.
+///
+/// A subscriber joining a topic learns `joinFrom`, the seq after which the hub hands it
+/// everything; it reads what comes before from PostgreSQL itself (see `Subscription`).
+public final class Hub: Sendable {
+    struct Feed {
+        var id: Int
+        var subscribers: [ObjectIdentifier: SubscriberInbox] = [:]
+        /// The last seq read and handed out.
+        var dispatched: Int64
+        var reading = false
+        var wokenWhileReading = false
+    }
+
+    struct State {
+        var feeds: [String: Feed] = [:]
+        var nextFeedID = 0
+    }
+
+    let store: NotificationStore
+    let logger: Logger
+    /// Rows per read.
+    let pageSize: Int
+    private let state = Mutex(State())
+    private let reads: AsyncStream<(topic: String, feed: Int)>
+    private let readRequests: AsyncStream<(topic: String, feed: Int)>.Continuation
+
+    /// Creates a hub reading through `store`.
+    public init(store: NotificationStore, pageSize: Int = 1000, logger: Logger = Logger(label: "herald.hub")) {
+        self.store = store
+        self.pageSize = pageSize
+        self.logger = logger
+        (self.reads, self.readRequests) = AsyncStream.makeStream(of: (topic: String, feed: Int).self)
+    }
+
+    /// The number of topics with live subscribers.
+    public var topicCount: Int { self.state.withLock { $0.feeds.count } }
+
+    /// The number of inboxes registered, counted once per topic.
+    public var subscriptionCount: Int { self.state.withLock { $0.feeds.values.reduce(0) { $0 + $1.subscribers.count } } }
+
+    /// Adds `inbox` to `topics`' feeds; returns, per topic, the seq after which the hub
+    /// hands it every notification.
+    func register(_ inbox: SubscriberInbox, topics: [String]) async throws -> [String: Int64] {
+        let unknown = self.state.withLock { state in topics.filter { state.feeds[$0] == nil } }
+        // A new feed starts at the topic's current last seq, and reads once at once, so
+        // anything committed between this query and the feed's creation is not missed.
+        let lastSeqs = unknown.isEmpty ? [:] : try await self.store.lastSeqs(of: unknown)
+        let (joinFrom, reads) = self.state.withLock { state -> ([String: Int64], [(String, Int)]) in
+            var joinFrom: [String: Int64] = [:]
+            var reads: [(String, Int)] = []
+            for topic in topics {
+                if state.feeds[topic] == nil {
+                    state.nextFeedID += 1
+                    state.feeds[topic] = Feed(id: state.nextFeedID, dispatched: lastSeqs[topic] ?? 0, reading: true)
+                    reads.append((topic, state.nextFeedID))
+                }
+                state.feeds[topic]!.subscribers[ObjectIdentifier(inbox)] = inbox
+                joinFrom[topic] = state.feeds[topic]!.dispatched
+            }
+            return (joinFrom, reads)
+        }
+        for read in reads { self.readRequests.yield(read) }
+        return joinFrom
+    }
+
+    /// Removes `inbox` from `topics`' feeds; a feed without subscribers goes.
+    func unregister(_ inbox: SubscriberInbox, topics: some Sequence<String>) {
+        self.state.withLock { state in
+            for topic in topics {
+                state.feeds[topic]?.subscribers[ObjectIdentifier(inbox)] = nil
+                if state.feeds[topic]?.subscribers.isEmpty == true { state.feeds[topic] = nil }
+            }
+        }
+    }
+
+    /// A notification says `topic` has committed up to `seq`.
+    public func wake(topic: String, seq: Int64) {
+        let read = self.state.withLock { state -> (String, Int)? in
+            guard var feed = state.feeds[topic], seq > feed.dispatched else { return nil }
+            defer { state.feeds[topic] = feed }
+            if feed.reading {
+                feed.wokenWhileReading = true
+                return nil
+            }
+            feed.reading = true
+            return (topic, feed.id)
+        }
+        if let read { self.readRequests.yield(read) }
+    }
+
+    /// Re-reads every topic that has advanced past what was handed out: after the LISTEN
+    /// connection came back (notifications sent meanwhile are lost), and as a periodic
+    /// safety net.
+    public func refresh() async {
+        let topics = self.state.withLock { Array($0.feeds.keys) }
+        guard !topics.isEmpty else { return }
+        do {
+            for (topic, seq) in try await self.store.lastSeqs(of: topics) { self.wake(topic: topic, seq: seq) }
+        } catch {
+            self.logger.debug("refresh failed; the next one will retry", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Sends a heartbeat tick to every inbox.
+    public func heartbeat() {
+        let inboxes = self.state.withLock { state in
+            var inboxes: [ObjectIdentifier: SubscriberInbox] = [:]
+            for feed in state.feeds.values { inboxes.merge(feed.subscribers) { first, _ in first } }
+            return inboxes
+        }
+        for inbox in inboxes.values { inbox.heartbeat() }
+    }
+
+    /// Performs the reads the hub asks for until `finish()`; run it in the dispatcher.
+    func runReads() async {
+        await withDiscardingTaskGroup { group in
+            for await read in self.reads {
+                group.addTask { await self.read(topic: read.topic, feed: read.feed) }
+            }
+        }
+    }
+
+    /// Ends `runReads()`.
+    func finish() {
+        self.readRequests.finish()
+    }
+
+    /// Reads a feed's new rows in pages and hands them to its subscribers, until nothing
+    /// new is left (reading again if it was woken meanwhile).
+    private func read(topic: String, feed id: Int) async {
+        var failures = 0
+        while true {
+            guard let after = self.state.withLock({ state in state.feeds[topic].flatMap { $0.id == id ? $0.dispatched : nil } })
+            else { return }
+            let rows: [Notification]
+            do {
+                rows = try await self.store.read(after: [(topic, after)], limit: self.pageSize)
+                failures = 0
+            } catch {
+                // The database is away: try again, slower and slower; the LISTEN
+                // reconnection and the periodic refresh also bring the feed up to date.
+                failures += 1
+                self.logger.debug("feed read failed", metadata: ["topic": "\(topic)", "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(min(5000, 100 << min(failures, 6))))
+                continue
+            }
+            let encoded = rows.map(EncodedNotification.init)
+            let inboxes = self.state.withLock { state -> [SubscriberInbox]? in
+                guard var feed = state.feeds[topic], feed.id == id else { return nil }
+                defer { state.feeds[topic] = feed }
+                if let last = encoded.last { feed.dispatched = last.seq }
+                return Array(feed.subscribers.values)
+            }
+            guard let inboxes else { return }
+            if !encoded.isEmpty {
+                for inbox in inboxes { inbox.offer(encoded, topic: topic) }
+            }
+            // Only now may another read of this topic start: it must not hand out newer
+            // rows before these.
+            let again = self.state.withLock { state -> Bool in
+                guard var feed = state.feeds[topic], feed.id == id else { return false }
+                defer { state.feeds[topic] = feed }
+                let again = rows.count == self.pageSize || feed.wokenWhileReading
+                feed.wokenWhileReading = false
+                if !again { feed.reading = false }
+                return again
+            }
+            if !again { return }
+        }
+    }
+}

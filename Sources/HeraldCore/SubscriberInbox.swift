@@ -1,0 +1,157 @@
+import DequeModule
+import Synchronization
+
+/// The bounded inbox of one subscription: notifications the hub hands it, messages its
+/// transport posts to it, heartbeat ticks, and closing.
+///
+/// Notifications take at most `capacity` places. When a topic's notifications would not
+/// fit (the subscriber reads slower than they come), the inbox drops that topic's queued
+/// notifications and remembers the highest seq it dropped; the subscription then catches
+/// up on that topic from PostgreSQL, page by page at its own pace, and rejoins. So one
+/// slow subscriber neither slows the hub nor holds more than `capacity` entries.
+public final class SubscriberInbox: Sendable {
+    /// What the subscription takes out.
+    public enum Item: Sendable {
+        /// Notifications, in the order the hub handed them.
+        case notifications([EncodedNotification])
+        /// These topics overflowed; each seq is the highest dropped.
+        case overflowed([String: Int64])
+        /// Something the transport posted.
+        case message(any Sendable)
+        /// Time for a keep-alive.
+        case heartbeat
+        /// The inbox is closed.
+        case closed
+    }
+
+    private struct State {
+        var notifications: Deque<EncodedNotification> = []
+        var overflowed: [String: Int64] = [:]
+        var messages: Deque<any Sendable> = []
+        var heartbeatDue = false
+        var isClosed = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    /// The most notifications it holds.
+    public let capacity: Int
+    private let state = Mutex(State())
+
+    /// Creates an inbox for at most `capacity` notifications.
+    public init(capacity: Int = 512) {
+        self.capacity = capacity
+    }
+
+    /// Hands over a topic's next notifications (called in seq order per topic).
+    func offer(_ batch: [EncodedNotification], topic: String) {
+        guard let last = batch.last else { return }
+        self.wake { state in
+            guard !state.isClosed else { return false }
+            if state.notifications.count + batch.count > self.capacity {
+                state.notifications.removeAll { $0.topic == topic }
+                state.overflowed[topic] = max(state.overflowed[topic] ?? 0, last.seq)
+            } else {
+                state.notifications.append(contentsOf: batch)
+            }
+            return true
+        }
+    }
+
+    /// Posts a message for the subscription's owner (commands of its transport).
+    public func post(_ message: any Sendable) {
+        self.wake { state in
+            guard !state.isClosed else { return false }
+            state.messages.append(message)
+            return true
+        }
+    }
+
+    /// Asks for a keep-alive at the next opportunity.
+    public func heartbeat() {
+        self.wake { state in
+            guard !state.isClosed else { return false }
+            state.heartbeatDue = true
+            return true
+        }
+    }
+
+    /// Closes the inbox; the next `take` returns `.closed`.
+    public func close() {
+        self.wake { state in
+            state.isClosed = true
+            state.notifications.removeAll()
+            return true
+        }
+    }
+
+    /// Whether it is closed.
+    public var isClosed: Bool { self.state.withLock { $0.isClosed } }
+
+    /// Takes what is there, waiting until something is: overflow notices first, then
+    /// posted messages, then notifications (all of them), then a heartbeat.
+    func take() async -> Item {
+        while true {
+            if let item = self.poll(topics: nil) { return item }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = self.state.withLock { state -> Bool in
+                    let ready = state.isClosed || !state.overflowed.isEmpty || !state.messages.isEmpty
+                        || !state.notifications.isEmpty || state.heartbeatDue
+                    if !ready { state.waiter = continuation }
+                    return ready
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+    }
+
+    /// Takes what is there without waiting; with `topics`, only those topics'
+    /// notifications (the others stay queued, still bounded).
+    func poll(topics: Set<String>?) -> Item? {
+        self.state.withLock { state in
+            if state.isClosed { return .closed }
+            if !state.overflowed.isEmpty {
+                defer { state.overflowed = [:] }
+                return .overflowed(state.overflowed)
+            }
+            if let message = state.messages.popFirst() { return .message(message) }
+            if !state.notifications.isEmpty {
+                guard let topics else {
+                    defer { state.notifications.removeAll(keepingCapacity: false) }
+                    return .notifications(Array(state.notifications))
+                }
+                var taken: [EncodedNotification] = []
+                var kept: Deque<EncodedNotification> = []
+                for entry in state.notifications {
+                    if topics.contains(entry.topic) { taken.append(entry) } else { kept.append(entry) }
+                }
+                if !taken.isEmpty {
+                    state.notifications = kept
+                    return .notifications(taken)
+                }
+            }
+            if state.heartbeatDue {
+                state.heartbeatDue = false
+                return .heartbeat
+            }
+            return nil
+        }
+    }
+
+    /// Drops the queued notifications of `topic` (it was unsubscribed).
+    func discard(topic: String) {
+        self.state.withLock { state in
+            state.notifications.removeAll { $0.topic == topic }
+            state.overflowed[topic] = nil
+        }
+    }
+
+    /// Applies `change` and wakes the waiting taker if it changed something.
+    private func wake(_ change: (inout State) -> Bool) {
+        let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard change(&state) else { return nil }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+}
