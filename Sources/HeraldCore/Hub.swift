@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import Synchronization
 
 /// The live subscribers of this instance, by topic, and what has been handed to them.
@@ -31,6 +32,8 @@ public final class Hub: Sendable {
     /// Rows per read.
     let pageSize: Int
     private let state = Mutex(State())
+    private let overflows = Atomic<Int>(0)
+    private let overflowCounter = Counter(label: "herald_subscriber_overflows_total")
     private let reads: AsyncStream<(topic: String, feed: Int)>
     private let readRequests: AsyncStream<(topic: String, feed: Int)>.Continuation
 
@@ -44,6 +47,9 @@ public final class Hub: Sendable {
 
     /// The number of topics with live subscribers.
     public var topicCount: Int { self.state.withLock { $0.feeds.count } }
+
+    /// How many times a subscriber's inbox overflowed (it then caught up from the database).
+    public var overflowCount: Int { self.overflows.load(ordering: .relaxed) }
 
     /// The number of inboxes registered, counted once per topic.
     public var subscriptionCount: Int { self.state.withLock { $0.feeds.values.reduce(0) { $0 + $1.subscribers.count } } }
@@ -163,7 +169,10 @@ public final class Hub: Sendable {
             }
             guard let inboxes else { return }
             if !encoded.isEmpty {
-                for inbox in inboxes { inbox.offer(encoded, topic: topic) }
+                for inbox in inboxes where !inbox.offer(encoded, topic: topic) {
+                    self.overflows.add(1, ordering: .relaxed)
+                    self.overflowCounter.increment()
+                }
             }
             // Only now may another read of this topic start: it must not hand out newer
             // rows before these.

@@ -42,19 +42,24 @@ public final class SubscriberInbox: Sendable {
         self.capacity = capacity
     }
 
-    /// Hands over a topic's next notifications (called in seq order per topic).
-    func offer(_ batch: [EncodedNotification], topic: String) {
-        guard let last = batch.last else { return }
+    /// Hands over a topic's next notifications (called in seq order per topic); returns
+    /// false when they did not fit and the subscriber will catch up from the database.
+    @discardableResult
+    func offer(_ batch: [EncodedNotification], topic: String) -> Bool {
+        guard let last = batch.last else { return true }
+        var fitted = true
         self.wake { state in
             guard !state.isClosed else { return false }
             if state.notifications.count + batch.count > self.capacity {
                 state.notifications.removeAll { $0.topic == topic }
                 state.overflowed[topic] = max(state.overflowed[topic] ?? 0, last.seq)
+                fitted = false
             } else {
                 state.notifications.append(contentsOf: batch)
             }
             return true
         }
+        return fitted
     }
 
     /// Posts a message for the subscription's owner (commands of its transport).
