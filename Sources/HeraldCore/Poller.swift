@@ -27,6 +27,7 @@ public struct Poller: Sendable {
         }
         let deadline = ContinuousClock.now + request.wait
         var positions: Cursor? = nil
+        var lastResult: PollResult? = nil
         while true {
             let waiter = request.wait > .zero ? self.signals.register(request.topics) : nil
             let result: PollResult
@@ -35,8 +36,14 @@ public struct Poller: Sendable {
                 result = try await self.read(request, from: positions!)
             } catch {
                 if let waiter { self.signals.unregister(waiter) }
-                throw error
+                // A failure after the first read (the database restarting while the request
+                // waits) is not the client's answer: keep waiting until the deadline.
+                guard let lastResult, ContinuousClock.now < deadline, !Task.isShuttingDownGracefully else { throw error }
+                try? await Task.sleep(for: .milliseconds(200))
+                if ContinuousClock.now >= deadline { return lastResult }
+                continue
             }
+            lastResult = result
             guard let waiter else { return result }
             if !result.notifications.isEmpty || !result.resets.isEmpty || ContinuousClock.now >= deadline {
                 self.signals.unregister(waiter)

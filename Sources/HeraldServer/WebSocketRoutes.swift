@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import ServiceLifecycle
+import Synchronization
 
 /// `GET /v1/ws`: WebSocket.
 ///
@@ -47,6 +48,7 @@ struct WebSocketRoutes: Sendable {
         let inbox = subscription.inbox
         let maximumFrame = self.configuration.maximumFrame
         let publisher = self.publisher
+        let shuttingDown = Atomic<Bool>(false)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask {
@@ -76,9 +78,11 @@ struct WebSocketRoutes: Sendable {
                 subscription.close()
             }
         } onGracefulShutdown: {
+            shuttingDown.store(true, ordering: .relaxed)
             inbox.close()
         }
-        try? await outbound.close(Task.isShuttingDownGracefully ? .goingAway : .normalClosure, reason: nil)
+        // 1001 tells the client the server is going away: reconnect (to another instance).
+        try? await outbound.close(shuttingDown.load(ordering: .relaxed) ? .goingAway : .normalClosure, reason: nil)
     }
 
     /// The writing task: the subscription's events and the answers to commands.

@@ -62,8 +62,12 @@ final class HeraldProcess: @unchecked Sendable {
     @discardableResult
     func waitForOutput(_ needle: String, timeout: Duration = .seconds(60)) async throws -> String {
         let deadline = ContinuousClock.now + timeout
+        var exitedAt: ContinuousClock.Instant?
         while !self.text.contains(needle) {
-            guard ContinuousClock.now < deadline, self.process.isRunning || self.text.contains(needle) else {
+            if !self.process.isRunning, exitedAt == nil { exitedAt = ContinuousClock.now }
+            // After an exit, give the last output a moment to arrive before giving up.
+            let exitedLongAgo = exitedAt.map { ContinuousClock.now - $0 > .milliseconds(500) } ?? false
+            guard ContinuousClock.now < deadline, !exitedLongAgo else {
                 throw TestFailure("herald never printed '\(needle)'; it printed:\n\(self.text)")
             }
             try await Task.sleep(for: .milliseconds(50))

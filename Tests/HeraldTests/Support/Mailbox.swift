@@ -33,10 +33,22 @@ final class Mailbox<Element: Sendable>: Sendable {
 
     var count: Int { self.state.withLock { $0.items.count } }
 
-    /// The next element, or nil when finished or after `timeout`.
+    /// The next element, or nil when finished, cancelled or after `timeout`.
     func take(timeout: Duration = .seconds(10)) async -> Element? {
+        await withTaskCancellationHandler {
+            await self.waitAndTake(timeout: timeout)
+        } onCancel: {
+            let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
+        }
+    }
+
+    private func waitAndTake(timeout: Duration) async -> Element? {
         let deadline = ContinuousClock.now + timeout
-        while true {
+        while !Task.isCancelled {
             let outcome: (Element?, Bool) = self.state.withLock { state in
                 if let item = state.items.popFirst() { return (item, true) }
                 return (nil, state.finished)
@@ -53,7 +65,9 @@ final class Mailbox<Element: Sendable>: Sendable {
             }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = self.state.withLock { state -> Bool in
-                    if !state.items.isEmpty || state.finished || ContinuousClock.now >= deadline { return true }
+                    if !state.items.isEmpty || state.finished || ContinuousClock.now >= deadline || Task.isCancelled {
+                        return true
+                    }
                     state.waiter = continuation
                     return false
                 }
@@ -61,5 +75,6 @@ final class Mailbox<Element: Sendable>: Sendable {
             }
             timer.cancel()
         }
+        return nil
     }
 }
