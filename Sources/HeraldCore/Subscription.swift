@@ -79,6 +79,22 @@ public final class Subscription {
         Cursor(self.topics.map { ($0, self.states[$0]?.position ?? 0) })
     }
 
+    /// `cursor.description`, built directly: it goes with every event.
+    var cursorText: String {
+        if self.topics.count == 1, let topic = self.topics.first {
+            return topic + ":" + String(self.states[topic]?.position ?? 0)
+        }
+        var text = ""
+        text.reserveCapacity(self.topics.count * 24)
+        for (index, topic) in self.topics.enumerated() {
+            if index > 0 { text += "," }
+            text += topic
+            text += ":"
+            text += String(self.states[topic]?.position ?? 0)
+        }
+        return text
+    }
+
     /// Adds `topics` (a topic already present starts over from its explicit position when
     /// one is given); returns the cursor. Starts come from `explicit`, else the client's
     /// stored cursor, else now.
@@ -188,10 +204,10 @@ public final class Subscription {
         let position = self.states[topic]?.position ?? 0
         if let reset = Reset.gap(topic: topic, position: position, next: encoded.seq) {
             self.states[topic]?.position = reset.resumedAfter
-            events.append(.reset(reset, cursor: self.cursor.description))
+            events.append(.reset(reset, cursor: self.cursorText))
         }
         self.states[topic]?.position = encoded.seq
-        events.append(.notification(encoded, cursor: self.cursor.description))
+        events.append(.notification(encoded, cursor: self.cursorText))
     }
 
     // MARK: - Catching up

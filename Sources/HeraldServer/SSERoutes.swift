@@ -73,26 +73,35 @@ struct SSERoutes: Sendable {
         while true {
             switch await subscription.next() {
             case .events(let events):
-                var buffers: [ByteBuffer] = []
-                buffers.reserveCapacity(events.count * 2)
+                // One buffer per batch (one chunk, one write): each event's own id line,
+                // then the bytes encoded once for every subscriber.
+                var buffer = ByteBuffer()
+                buffer.reserveCapacity(events.count * 64 + events.reduce(0) { total, event in
+                    if case .notification(let encoded, _) = event { return total + encoded.sseEventAndData.readableBytes }
+                    return total + 128
+                })
                 var delivered: [(topic: String, seq: Int64)] = []
+                delivered.reserveCapacity(events.count)
                 for event in events {
                     switch event {
                     case .notification(let encoded, let cursor):
-                        buffers.append(ByteBuffer(string: "id: \(cursor)\n"))
-                        buffers.append(encoded.sseEventAndData)
+                        buffer.writeStaticString("id: ")
+                        buffer.writeString(cursor)
+                        buffer.writeStaticString("\n")
+                        buffer.writeImmutableBuffer(encoded.sseEventAndData)
                         delivered.append((encoded.topic, encoded.seq))
                     case .reset(let reset, let cursor):
                         var bytes: [UInt8] = []
                         reset.appendJSON(to: &bytes)
-                        var buffer = ByteBuffer(string: "id: \(cursor)\nevent: herald.reset\ndata: ")
+                        buffer.writeStaticString("id: ")
+                        buffer.writeString(cursor)
+                        buffer.writeStaticString("\nevent: herald.reset\ndata: ")
                         buffer.writeBytes(bytes)
                         buffer.writeStaticString("\n\n")
-                        buffers.append(buffer)
                         delivered.append((reset.topic, reset.resumedAfter))
                     }
                 }
-                try await writer.write(contentsOf: buffers)
+                try await writer.write(buffer)
                 if let cursors { cursors.store.record(client: cursors.client, delivered) }
             case .heartbeat:
                 try await writer.write(ByteBuffer(staticString: ": keep-alive\n\n"))

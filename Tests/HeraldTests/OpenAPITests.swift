@@ -36,10 +36,17 @@ struct OpenAPITests {
         defer { Task { await server.stop() } }
         _ = try await TestHTTP.request(.POST, "\(server.baseURL)/v1/topics/doc/notifications", body: Array("x".utf8))
         let operations = try Self.declaredOperations()
-        #expect(operations.count >= 7)
+        #expect(operations.count >= 10)
         for (path, method) in operations {
             let concrete = path.replacingOccurrences(of: "{topic}", with: "doc").replacingOccurrences(of: "{seq}", with: "1")
-            let query = concrete == "/v1/poll" ? "?topics=doc" : ""
+                .replacingOccurrences(of: "{client}", with: "doc-client")
+            let query = ["/v1/poll", "/v1/sse", "/v1/ws"].contains(concrete) ? "?topics=doc" : ""
+            if concrete == "/v1/sse" {
+                let stream = try await SSEClient.open("\(server.baseURL)\(concrete)\(query)")
+                #expect(stream.status == 200)
+                stream.close()
+                continue
+            }
             let answer = try await TestHTTP.request(
                 HTTPMethod(rawValue: method), "\(server.baseURL)\(concrete)\(query)",
                 body: method == "POST" ? Array(#"{"data":1,"notifications":[{"topic":"doc","data":1}]}"#.utf8) : nil,

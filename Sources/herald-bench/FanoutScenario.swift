@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// `herald-bench fanout`: S subscribers on one topic, publishing at R/s.
+struct FanoutScenario: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fanout",
+        abstract: "Fan-out: S subscribers (SSE or WebSocket) on one topic while publishing at R/s: deliveries/s, publish→deliver latency, loss."
+    )
+
+    @Option(help: "Server address.") var host = "127.0.0.1"
+    @Option(help: "Server port.") var port = 8080
+    @Option(help: "Subscribe path; {topic} is replaced. Default: Herald's, for the transport.") var subscribePath: String?
+    @Option(help: "Publish path; {topic} is replaced.") var publishPath = "/v1/topics/{topic}/notifications"
+    @Option(help: "Publish body: herald ({\"data\":...}) or raw (the message itself, for Nchan).") var publishFormat = "herald"
+    @Option(help: "sse or ws.") var transport = "sse"
+    @Option(name: .shortAndLong, help: "Subscribers.") var subscribers = 1000
+    @Option(name: .shortAndLong, help: "Notifications published per second.") var rate = 100.0
+    @Option(name: .shortAndLong, help: "Seconds to measure (after a 2 s warm-up).") var duration = 10.0
+    @Option(help: "Topic.") var topic = "fanout"
+    @Option(help: "Event-loop threads of the load generator.") var threads = 1
+    @Option(help: "Publishing connections.") var publishers = 4
+    @Flag(help: "Print one machine-readable line (key=value) at the end.") var machine = false
+
+    func run() async throws {
+        guard let transport = SubscriberPool.Transport(rawValue: self.transport) else { throw ValidationError("--transport sse or ws") }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: self.threads)
+        defer { group.shutdownGracefully { _ in } }
+        let topic = "\(self.topic)-\(Int(Date().timeIntervalSince1970))"
+        let subscribePath = (self.subscribePath ?? (transport == .sse ? "/v1/sse?topics={topic}" : "/v1/ws?topics={topic}"))
+            .replacingOccurrences(of: "{topic}", with: topic)
+        let pool = SubscriberPool(group: group, host: self.host, port: self.port, transport: transport)
+        let connectStarted = Date()
+        let ready = await pool.connect(count: self.subscribers) { _ in subscribePath }
+        print(String(format: "fanout: %d of %d %@ subscribers ready in %.1f s", ready, self.subscribers, transport.rawValue, Date().timeIntervalSince(connectStarted)))
+        guard ready > 0 else { throw BenchError("no subscriber could connect") }
+        // Let the server finish setting up every subscription before measuring.
+        try await Task.sleep(for: .seconds(1))
+
+        // The publisher has a thread of its own, so the subscribers' work cannot delay it.
+        let publishGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { publishGroup.shutdownGracefully { _ in } }
+        let publisher = RatePublisher(
+            loop: publishGroup.next(), host: self.host, path: self.publishPath.replacingOccurrences(of: "{topic}", with: topic),
+            format: RatePublisher.BodyFormat(rawValue: self.publishFormat) ?? .herald
+        )
+        try await publisher.connect(port: self.port, count: self.publishers)
+        try await publisher.start(rate: self.rate)
+        try await Task.sleep(for: .seconds(2))  // warm-up, not measured
+        let first = try await publisher.nextNumber()
+        try await pool.measure(first..<Int.max)
+        let cpuBefore = ProcessUsage.cpuSeconds()
+        let started = Date()
+        try await Task.sleep(for: .milliseconds(Int64(self.duration * 1000)))
+        let sent = try await publisher.stop()
+        try await pool.measure(first..<sent.sent)
+        try await publisher.drain()
+        // Give the last ones time to arrive.
+        try await Task.sleep(for: .seconds(3))
+        try await pool.measure(0..<0)
+        let wall = Date().timeIntervalSince(started)
+        let cpu = ProcessUsage.cpuSeconds() - cpuBefore
+
+        let results = try await pool.gather { stats in (stats.latencies, stats.received, stats.closed) }
+        var latencies = LatencyRecorder()
+        var received = 0
+        var closed = 0
+        for result in results {
+            latencies.add(result.0)
+            received += result.1
+            closed += result.2
+        }
+        let published = sent.sent - first
+        let expected = published * ready
+        let lost = max(0, expected - received)
+        let measuredSeconds = self.duration
+        print(
+            String(
+                format: "published %d (%.0f/s, %d skipped, %d failed); deliveries %d = %.0f/s; lost %d; subscribers closed %d",
+                published, Double(published) / measuredSeconds, sent.skipped, sent.failed, received,
+                Double(received) / measuredSeconds, lost, closed
+            )
+        )
+        print("publish→deliver: \(latencies.summary)")
+        ProcessUsage.reportLoadSide(cpuSeconds: cpu, wallSeconds: wall)
+        if self.machine {
+            print(
+                String(
+                    format: "RESULT scenario=fanout transport=%@ subscribers=%d rate=%.0f deliveries_per_s=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f lost=%d client_cpu=%.2f",
+                    transport.rawValue, ready, self.rate, Double(received) / measuredSeconds, latencies.milliseconds(at: 50),
+                    latencies.milliseconds(at: 90), latencies.milliseconds(at: 99), latencies.maxMilliseconds, lost, cpu / wall
+                )
+            )
+        }
+    }
+}

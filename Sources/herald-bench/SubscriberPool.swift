@@ -1,0 +1,94 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Many subscriber connections, spread over event loops and loopback source addresses
+/// (127.0.0.2 and up, 20,000 connections each, so the client never runs out of ports).
+struct SubscriberPool {
+    enum Transport: String, CaseIterable {
+        case sse
+        case ws
+    }
+
+    let group: MultiThreadedEventLoopGroup
+    let host: String
+    let port: Int
+    let transport: Transport
+    /// One per event loop.
+    let stats: [ObjectIdentifier: DeliveryStats]
+
+    init(group: MultiThreadedEventLoopGroup, host: String, port: Int, transport: Transport) {
+        self.group = group
+        self.host = host
+        self.port = port
+        self.transport = transport
+        var stats: [ObjectIdentifier: DeliveryStats] = [:]
+        for loop in group.makeIterator() { stats[ObjectIdentifier(loop)] = DeliveryStats() }
+        self.stats = stats
+    }
+
+    /// Opens `count` subscribers on `path(i)`, at most `concurrency` connecting at once;
+    /// returns how many are ready.
+    func connect(count: Int, concurrency: Int = 500, path: @escaping (Int) -> String) async -> Int {
+        var ready = 0
+        var index = 0
+        while index < count {
+            let batch = min(concurrency, count - index)
+            var futures: [EventLoopFuture<Void>] = []
+            for offset in 0..<batch {
+                futures.append(self.open(index + offset, path: path(index + offset)))
+            }
+            for future in futures where (try? await future.get()) != nil { ready += 1 }
+            index += batch
+        }
+        return ready
+    }
+
+    private func open(_ index: Int, path: String) -> EventLoopFuture<Void> {
+        let loop = self.group.next()
+        let stats = self.stats[ObjectIdentifier(loop)]!
+        let promise = loop.makePromise(of: Void.self)
+        let host = self.host
+        let transport = self.transport
+        var bootstrap = ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    switch transport {
+                    case .sse:
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(
+                            SSESubscriber(host: host, path: path, stats: stats, onReady: promise)
+                        )
+                    case .ws:
+                        try WebSocketSubscriber.configure(channel, host: host, path: path, stats: stats, ready: promise)
+                    }
+                }
+            }
+        // Loopback has 28,000 ephemeral ports per source address: use 127.0.0.2 and up.
+        if self.host.hasPrefix("127."), let source = try? SocketAddress(ipAddress: "127.0.0.\(2 + index / 20000)", port: 0) {
+            bootstrap = bootstrap.bind(to: source)
+        }
+        bootstrap.connect(host: self.host, port: self.port).whenFailure { error in
+            stats.failed += 1
+            promise.fail(error)
+        }
+        return promise.futureResult
+    }
+
+    /// Runs `body` on every loop's stats (on that loop) and returns the results.
+    func gather<T: Sendable>(_ body: @escaping @Sendable (DeliveryStats) -> T) async throws -> [T] {
+        var results: [T] = []
+        for loop in self.group.makeIterator() {
+            let stats = self.stats[ObjectIdentifier(loop)]!
+            results.append(try await loop.submit { body(stats) }.get())
+        }
+        return results
+    }
+
+    /// Counts deliveries of the messages numbered `range` from now on.
+    func measure(_ range: Range<Int>) async throws {
+        _ = try await self.gather { stats in stats.measured = range }
+    }
+}
