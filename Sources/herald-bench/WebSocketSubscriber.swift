@@ -43,8 +43,10 @@ final class WebSocketSubscriber: ChannelInboundHandler, @unchecked Sendable {
         stats: DeliveryStats,
         ready: EventLoopPromise<Void>
     ) throws {
+        let requester = UpgradeRequester(host: host, path: path, stats: stats, ready: ready)
         let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 20) { channel, _ in
-            channel.eventLoop.makeCompletedFuture {
+            // The requester's job is done; WebSocket frames go to the subscriber.
+            channel.pipeline.syncOperations.removeHandler(requester).flatMapThrowing {
                 stats.connected += 1
                 try channel.pipeline.syncOperations.addHandler(WebSocketSubscriber(stats: stats))
                 ready.succeed()
@@ -53,7 +55,7 @@ final class WebSocketSubscriber: ChannelInboundHandler, @unchecked Sendable {
         try channel.pipeline.syncOperations.addHTTPClientHandlers(
             withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in })
         )
-        try channel.pipeline.syncOperations.addHandler(UpgradeRequester(host: host, path: path, stats: stats, ready: ready))
+        try channel.pipeline.syncOperations.addHandler(requester)
     }
 }
 

@@ -37,6 +37,11 @@ final class HeraldProcess: @unchecked Sendable {
         try self.process.run()
     }
 
+    deinit {
+        // A test that failed half-way leaves no server behind.
+        if self.process.isRunning { self.process.terminate() }
+    }
+
     /// Everything printed so far (stdout and stderr).
     var text: String {
         self.lock.lock()
