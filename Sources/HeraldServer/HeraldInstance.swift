@@ -102,17 +102,29 @@ public final class HeraldInstance: Sendable {
         PartitionMaintenance(pool: self.pool, retention: self.configuration.server.retention, logger: self.logger)
     }
 
+    var corsPolicy: CORSPolicy { CORSPolicy(origins: Set(self.configuration.server.corsOrigins)) }
+
+    /// What the fast path serves (a single publish, Server-Sent Events).
+    var fastPathRoutes: FastPathRoutes {
+        FastPathRoutes(
+            publisher: self.publisher,
+            subscriptions: SubscriptionServices(hub: self.hub, store: self.store, cursors: self.cursors),
+            configuration: self.configuration.server,
+            cors: self.corsPolicy
+        )
+    }
+
     /// The routers: every HTTP route of the wire contract that exists so far, and the
     /// WebSocket upgrade.
     public func makeRouters() -> (http: Router<HeraldRequestContext>, webSocket: Router<HeraldRequestContext>) {
         let router = Router(context: HeraldRequestContext.self)
-        router.add(middleware: HeraldCORSMiddleware(origins: Set(self.configuration.server.corsOrigins)))
+        router.add(middleware: HeraldCORSMiddleware(policy: self.corsPolicy))
         router.add(middleware: ErrorMiddleware())
         let server = self.configuration.server
         let subscriptions = SubscriptionServices(hub: self.hub, store: self.store, cursors: self.cursors)
         PublishRoutes(publisher: self.publisher, store: self.store, configuration: server).add(to: router)
         PollRoutes(poller: Poller(store: self.store, signals: self.signals, cursors: self.cursors)).add(to: router)
-        SSERoutes(services: subscriptions, configuration: server).add(to: router)
+        SSERoutes().add(to: router)
         ClientRoutes(cursors: self.cursors).add(to: router)
         HealthRoutes(pool: self.pool, dispatcher: self.dispatcher, metrics: self.metrics).add(to: router)
         let webSocketRouter = Router(context: HeraldRequestContext.self)
@@ -130,11 +142,13 @@ public final class HeraldInstance: Sendable {
     ) -> some ApplicationProtocol {
         let routers = self.makeRouters()
         let server = self.configuration.server
+        let fastPath = self.fastPathRoutes
         return Application(
             router: routers.http,
             server: .http1WebSocketUpgrade(
                 webSocketRouter: routers.webSocket,
                 configuration: .init(
+                    http1: .init(additionalChannelHandlers: [FastPathHandler(routes: fastPath)]),
                     ws: .init(maxFrameSize: server.maximumFrame, autoPing: .enabled(timePeriod: server.heartbeat))
                 )
             ),

@@ -3,39 +3,18 @@ import HTTPTypes
 import HeraldCore
 import Hummingbird
 
-/// `POST /v1/topics/{topic}/notifications`, `POST /v1/notifications` and
-/// `GET /v1/topics/{topic}/notifications/{seq}`.
+/// `POST /v1/notifications` and `GET /v1/topics/{topic}/notifications/{seq}`; a single
+/// publish (`POST /v1/topics/{topic}/notifications`) is served by `FastPathHandler`.
 struct PublishRoutes: Sendable {
     let publisher: Publisher
     let store: NotificationStore
     let configuration: HeraldServerConfiguration
 
-    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
-
     func add(to router: Router<HeraldRequestContext>) {
-        router.route("/v1/topics/{topic}/notifications", [(.post, self.publishOne)])
+        // A single publish is served by FastPathHandler.
+        router.route("/v1/topics/{topic}/notifications", [], fastPath: [.post])
         router.route("/v1/notifications", [(.post, self.publishBatch)])
         router.route("/v1/topics/{topic}/notifications/{seq}", [(.get, self.getOne)])
-    }
-
-    @Sendable func publishOne(_ request: Request, context: HeraldRequestContext) async throws -> Response {
-        let topic = try context.topicParameter()
-        let format = try BodyFormat(contentType: request.headers[.contentType])
-        let body = try await request.collectBody(limit: self.configuration.maximumPayload)
-        let key = request.headers[Self.idempotencyKey]
-        let item = try body.withUnsafeReadableBytes { bytes throws(HeraldError) in
-            switch format {
-            case .json: try PublishBodyParser.single(topic: topic, json: bytes, idempotencyKey: key)
-            case .text: try PublishBodyParser.single(topic: topic, text: bytes, idempotencyKey: key)
-            }
-        }
-        let result = try await self.publisher.publish([item])[0]
-        let notification = result.notification
-        return JSONResponse.make(
-            result.replayed ? .ok : .created,
-            notification.json,
-            headers: [.location: "/v1/topics/\(notification.topic)/notifications/\(notification.seq)"]
-        )
     }
 
     @Sendable func publishBatch(_ request: Request, context: HeraldRequestContext) async throws -> Response {

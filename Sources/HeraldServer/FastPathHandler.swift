@@ -1,0 +1,309 @@
+import DequeModule
+import HTTPTypes
+import HeraldCore
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+/// Herald's two hottest endpoints, served at the channel-handler level: a single publish
+/// (`POST /v1/topics/{topic}/notifications`) and Server-Sent Events (`GET /v1/sse`).
+///
+/// The handler sits in Hummingbird's HTTP/1 pipeline (its `additionalChannelHandlers`
+/// hook), between the HTTP codec and Hummingbird's request handling. Every other request
+/// passes through to Hummingbird's router unchanged. For these two, the per-request async
+/// machinery of a general framework costs more than the work itself: a publish answered
+/// here takes half the CPU, and an SSE connection served here keeps no request task
+/// alive, which more than halves its memory (see docs/performance.md).
+///
+/// Pipelined requests keep their order: a request handled here waits until the responses
+/// to the requests before it have gone out, and requests after it wait for its response.
+final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
+    // @unchecked Sendable: NIO calls a handler only on its channel's event loop, and every
+    // other use (completions of publishes, SSE writes) hops there with `eventLoop.execute`.
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    let routes: FastPathRoutes
+    private var context: ChannelHandlerContext?
+    /// Requests passed to Hummingbird whose response has not finished.
+    private var pendingPassedThrough = 0
+    private var state = State.idle
+    /// Parts that arrived while a response of ours was pending.
+    private var held: Deque<HTTPRequestPart> = []
+    private var writabilityWaiters: [CheckedContinuation<Void, Never>] = []
+    /// The channel's writability, readable from any thread.
+    private let writable = Atomic<Bool>(true)
+
+    /// Whether the socket can take more (from any thread).
+    var isWritable: Bool { self.writable.load(ordering: .relaxed) }
+
+    enum State {
+        case idle
+        /// Forwarding the parts of a request to Hummingbird.
+        case passing
+        /// A request of ours arrived while Hummingbird still answers earlier ones: hold
+        /// everything until those answers are out.
+        case holding
+        /// Reading the body of a publish.
+        case readingPublish(HTTPRequest, topic: String, body: ByteBuffer, tooLarge: Bool)
+        /// Reading the (empty) rest of an SSE request.
+        case readingSubscribe(HTTPRequest)
+        /// Waiting to answer a request of ours; what arrives meanwhile is held.
+        case answering
+        /// Streaming Server-Sent Events; the connection is the stream's.
+        case streaming(SSEStream)
+    }
+
+    init(routes: FastPathRoutes) {
+        self.routes = routes
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: - Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.process(self.unwrapInboundIn(data), context: context)
+    }
+
+    private func process(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch self.state {
+        case .idle:
+            guard case .head(let request) = part else {
+                context.fireChannelRead(self.wrapInboundOut(part))
+                return
+            }
+            let route = self.routes.match(request)
+            if route != nil, self.pendingPassedThrough > 0 {
+                self.held.append(part)
+                self.state = .holding
+                return
+            }
+            switch route {
+            case .none:
+                self.state = .passing
+                self.pendingPassedThrough += 1
+                context.fireChannelRead(self.wrapInboundOut(part))
+            case .publish(let topic):
+                self.state = .readingPublish(request, topic: topic, body: ByteBuffer(), tooLarge: false)
+            case .sse:
+                self.state = .readingSubscribe(request)
+            }
+        case .passing:
+            context.fireChannelRead(self.wrapInboundOut(part))
+            if case .end = part { self.state = .idle }
+        case .readingPublish(let request, let topic, var body, var tooLarge):
+            switch part {
+            case .head:
+                self.held.append(part)
+            case .body(var chunk):
+                if !tooLarge {
+                    if body.readableBytes + chunk.readableBytes > self.routes.maximumPayload {
+                        tooLarge = true
+                        body = ByteBuffer()
+                    } else {
+                        body.writeBuffer(&chunk)
+                    }
+                }
+                self.state = .readingPublish(request, topic: topic, body: body, tooLarge: tooLarge)
+            case .end:
+                self.state = .answering
+                self.publish(request, topic: topic, body: body, tooLarge: tooLarge)
+            }
+        case .readingSubscribe(let request):
+            if case .end = part {
+                self.state = .answering
+                self.startSSE(request)
+            }
+        case .holding, .answering:
+            self.held.append(part)
+        case .streaming:
+            // A client does not send on an event stream; anything it sends is ignored.
+            break
+        }
+    }
+
+    /// Goes on with the parts held back, now that nothing of ours is pending.
+    private func releaseHeld() {
+        guard let context = self.context else { return }
+        self.state = .idle
+        while let part = self.held.popFirst() {
+            self.process(part, context: context)
+            switch self.state {
+            case .holding, .answering, .streaming:
+                return
+            case .idle, .passing, .readingPublish, .readingSubscribe:
+                continue
+            }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, case .streaming(let stream) = self.state {
+            // Graceful shutdown: end the stream so the client reconnects elsewhere.
+            stream.end()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .streaming(let stream) = self.state { stream.end() }
+        self.resumeWritabilityWaiters()
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        self.writable.store(context.channel.isWritable, ordering: .relaxed)
+        if context.channel.isWritable { self.resumeWritabilityWaiters() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func resumeWritabilityWaiters() {
+        let waiters = self.writabilityWaiters
+        self.writabilityWaiters = []
+        for waiter in waiters { waiter.resume() }
+    }
+
+    // MARK: - Outbound (Hummingbird's responses)
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        context.write(data, promise: promise)
+        if case .end = self.unwrapOutboundIn(data) {
+            self.pendingPassedThrough -= 1
+            if self.pendingPassedThrough == 0, case .holding = self.state {
+                context.eventLoop.execute { self.releaseHeld() }
+            }
+        }
+    }
+
+    // MARK: - Answers of our own (called on the event loop)
+
+    /// Writes a whole response.
+    func respond(status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer, closeAfter: Bool) {
+        guard let context = self.context else { return }
+        var headers = headers
+        headers[.date] = HTTPDate.now
+        headers[.server] = "Herald"
+        headers[.contentLength] = String(body.readableBytes)
+        context.write(self.wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: headers))), promise: nil)
+        context.write(self.wrapOutboundOut(.body(body)), promise: nil)
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        if closeAfter {
+            context.close(promise: nil)
+        } else {
+            self.releaseHeld()
+        }
+    }
+
+    /// Writes an error response.
+    func respond(_ error: HeraldError, request: HTTPRequest) {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if error.kind == .unavailable || error.kind == .rateLimited { headers[.retryAfter] = "1" }
+        self.addCORS(to: &headers, request: request)
+        self.respond(status: error.status, headers: headers, body: ByteBuffer(bytes: error.jsonBody), closeAfter: Self.wantsClose(request))
+    }
+
+    /// Adds the CORS headers for `request` (the policy is immutable: any thread).
+    func addCORSFromAnyThread(to headers: inout HTTPFields, request: HTTPRequest) {
+        self.addCORS(to: &headers, request: request)
+    }
+
+    func addCORS(to headers: inout HTTPFields, request: HTTPRequest) {
+        if let cors = self.routes.cors.headers(for: request.headerFields[.origin]) {
+            for field in cors { headers[field.name] = field.value }
+        }
+    }
+
+    static func wantsClose(_ request: HTTPRequest) -> Bool {
+        request.headerFields[.connection]?.lowercased().contains("close") == true
+    }
+
+    // MARK: - Publish
+
+    private func publish(_ request: HTTPRequest, topic: String, body: ByteBuffer, tooLarge: Bool) {
+        let loop = self.context!.eventLoop
+        do throws(HeraldError) {
+            if tooLarge { throw HeraldError(.payloadTooLarge, "the body is larger than \(self.routes.maximumPayload) bytes") }
+            let item = try self.routes.parsePublish(request, topic: topic, body: body)
+            let publisher = self.routes.publisher
+            Task {
+                do {
+                    let result = try await publisher.publish([item])[0]
+                    loop.execute { self.respondPublished(result, request: request) }
+                } catch let error as HeraldError {
+                    loop.execute { self.respond(error, request: request) }
+                } catch {
+                    loop.execute { self.respond(HeraldError(.internalError, "\(error)"), request: request) }
+                }
+            }
+        } catch {
+            self.respond(error, request: request)
+        }
+    }
+
+    private func respondPublished(_ result: PublishResult, request: HTTPRequest) {
+        let notification = result.notification
+        var headers: HTTPFields = [
+            .contentType: "application/json",
+            .location: "/v1/topics/\(notification.topic)/notifications/\(notification.seq)",
+        ]
+        self.addCORS(to: &headers, request: request)
+        self.respond(
+            status: result.replayed ? .ok : .created,
+            headers: headers,
+            body: ByteBuffer(bytes: notification.json),
+            closeAfter: Self.wantsClose(request)
+        )
+    }
+
+    // MARK: - Server-Sent Events
+
+    private func startSSE(_ request: HTTPRequest) {
+        guard let context = self.context else { return }
+        let stream = SSEStream(handler: self, loop: context.eventLoop, routes: self.routes)
+        self.state = .streaming(stream)
+        stream.start(request)
+    }
+
+    /// Writes a part of the stream (on the event loop).
+    func writeStream(_ part: HTTPResponsePart, flush: Bool) {
+        guard let context = self.context else { return }
+        if flush {
+            context.writeAndFlush(self.wrapOutboundOut(part), promise: nil)
+        } else {
+            context.write(self.wrapOutboundOut(part), promise: nil)
+        }
+    }
+
+    /// The stream ended: finish the response and close (on the event loop).
+    func endStream() {
+        guard let context = self.context else { return }
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        context.close(promise: nil)
+    }
+
+    /// The stream could not start: answer with the error instead (on the event loop).
+    func failStream(_ error: HeraldError, request: HTTPRequest) {
+        self.respond(error, request: request)
+    }
+
+    /// Waits until the socket can take more (on the event loop).
+    func whenWritable(_ continuation: CheckedContinuation<Void, Never>) {
+        guard let context = self.context, context.channel.isActive, !context.channel.isWritable else {
+            continuation.resume()
+            return
+        }
+        self.writabilityWaiters.append(continuation)
+    }
+}

@@ -1,0 +1,119 @@
+import HTTPTypes
+import HeraldCore
+import HummingbirdCore
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+/// One Server-Sent Events stream on a connection of the fast path.
+///
+/// Starts with `retry:`; each notification is an event with `id:` (the cursor after it),
+/// `event:` and one `data:` line; a reset is the event `herald.reset`; a `: keep-alive`
+/// comment goes out every heartbeat. `Last-Event-ID` resumes exactly after that cursor
+/// (and acknowledges it). With a client id, every event written is recorded as that
+/// client's cursor (coalesced, about a second late at most). A task drives the
+/// subscription and hands whole batches to the connection's event loop; it waits while
+/// the socket is full. On graceful shutdown (or when the client goes) the stream ends:
+/// `EventSource` reconnects, elsewhere if need be, and resumes.
+final class SSEStream: Sendable {
+    let handler: FastPathHandler
+    let loop: any EventLoop
+    let routes: FastPathRoutes
+    private let inbox = Mutex<SubscriberInbox?>(nil)
+    private let ended = Atomic<Bool>(false)
+
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
+    static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
+    /// The reconnection delay suggested to clients, in milliseconds.
+    static let retryMilliseconds = 1000
+
+    init(handler: FastPathHandler, loop: any EventLoop, routes: FastPathRoutes) {
+        self.handler = handler
+        self.loop = loop
+        self.routes = routes
+    }
+
+    /// Ends the stream: the connection closed, or the server is shutting down.
+    func end() {
+        self.ended.store(true, ordering: .releasing)
+        self.inbox.withLock { $0?.close() }
+    }
+
+    func start(_ request: HTTPRequest) {
+        Task { await self.run(request) }
+    }
+
+    private func run(_ request: HTTPRequest) async {
+        let subscription: Subscription
+        let client: String?
+        do {
+            let parameters = try SubscriptionParameters(URI(request.path ?? "/"))
+            var explicit = parameters.after
+            if let lastEventID = request.headerFields[Self.lastEventID], !lastEventID.isEmpty {
+                let resumed = try Cursor.parse(lastEventID, singleTopic: parameters.topics.count == 1 ? parameters.topics[0] : nil)
+                for (topic, seq) in resumed.positions where parameters.topics.contains(topic) { explicit[topic] = seq }
+                if let client = parameters.client { self.routes.subscriptions.cursors.record(client: client, explicit.positions) }
+            }
+            client = parameters.client
+            subscription = self.routes.subscriptions.makeSubscription(
+                client: parameters.client, inboxCapacity: self.routes.configuration.inboxCapacity
+            )
+            try await subscription.subscribe(parameters.topics, after: explicit)
+        } catch {
+            let error = error as? HeraldError ?? HeraldError(.internalError, "\(error)")
+            self.loop.execute { self.handler.failStream(error, request: request) }
+            return
+        }
+        self.inbox.withLock { $0 = subscription.inbox }
+        if self.ended.load(ordering: .acquiring) { subscription.close() }
+
+        var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", Self.accelBuffering: "no"]
+        self.handler.addCORSFromAnyThread(to: &headers, request: request)
+        headers[.date] = HTTPDate.now
+        headers[.server] = "Herald"
+        let head = HTTPResponse(status: .ok, headerFields: headers)
+        let retry = ByteBuffer(string: "retry: \(Self.retryMilliseconds)\n\n")
+        self.loop.execute {
+            self.handler.writeStream(.head(head), flush: false)
+            self.handler.writeStream(.body(retry), flush: true)
+        }
+        // The stream may live for days: deliver from a task of its own, started fresh.
+        // A task keeps the memory its deepest await needed until it ends, and setting the
+        // subscription up (database queries) needs far more than waiting for the next
+        // event does; this task ends now and gives that memory back.
+        let handOver = HandOver(subscription)
+        Task {
+            let subscription = handOver.take()
+            await self.deliver(subscription, client: client)
+            subscription.close()
+            self.loop.execute { self.handler.endStream() }
+        }
+    }
+
+    private func deliver(_ subscription: Subscription, client: String?) async {
+        let cursors = self.routes.subscriptions.cursors
+        while true {
+            let buffer: ByteBuffer
+            switch await subscription.next() {
+            case .events(let events):
+                let (bytes, delivered) = SSEEncoding.encode(events)
+                buffer = bytes
+                if let client { cursors.record(client: client, delivered) }
+            case .heartbeat:
+                buffer = ByteBuffer(staticString: ": keep-alive\n\n")
+            case .message:
+                continue
+            case .closed:
+                return
+            }
+            self.loop.execute { self.handler.writeStream(.body(buffer), flush: true) }
+            // The socket is full (a slow reader): wait, so the inbox fills and the
+            // subscription falls back to reading PostgreSQL at the reader's pace.
+            if !self.handler.isWritable {
+                await withCheckedContinuation { continuation in
+                    self.loop.execute { self.handler.whenWritable(continuation) }
+                }
+            }
+        }
+    }
+}
