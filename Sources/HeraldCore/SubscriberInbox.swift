@@ -14,8 +14,9 @@ public final class SubscriberInbox: Sendable {
     public enum Item: Sendable {
         /// Notifications, in the order the hub handed them.
         case notifications([EncodedNotification])
-        /// These topics overflowed; each seq is the highest dropped.
-        case overflowed([String: Int64])
+        /// These topics overflowed; each seq is the highest dropped. When the overflow
+        /// ended direct delivery, the sink's positions come back with it.
+        case overflowed([String: Int64], returned: Positions?)
         /// Something the transport posted.
         case message(any Sendable)
         /// Time for a keep-alive.
@@ -31,6 +32,10 @@ public final class SubscriberInbox: Sendable {
         var heartbeatDue = false
         var isClosed = false
         var waiter: CheckedContinuation<Void, Never>?
+        /// Where live notifications go while delivery is direct.
+        var sink: (any LiveSink)?
+        /// Positions a sink handed back when it left.
+        var returned: Positions?
     }
 
     /// The most notifications it holds.
@@ -48,8 +53,13 @@ public final class SubscriberInbox: Sendable {
     func offer(_ batch: [EncodedNotification], topic: String) -> Bool {
         guard let last = batch.last else { return true }
         var fitted = true
+        var sink: (any LiveSink)?
         self.wake { state in
             guard !state.isClosed else { return false }
+            if let direct = state.sink {
+                sink = direct
+                return false
+            }
             if state.notifications.count + batch.count > self.capacity {
                 state.notifications.removeAll { $0.topic == topic }
                 state.overflowed[topic] = max(state.overflowed[topic] ?? 0, last.seq)
@@ -59,7 +69,41 @@ public final class SubscriberInbox: Sendable {
             }
             return true
         }
+        sink?.deliver(batch, topic: topic)
         return fitted
+    }
+
+    /// Hands live delivery to `sink` with `positions`, if nothing is queued or pending;
+    /// returns whether it did. The caller then waits in `take()` for what the sink cannot
+    /// do: heartbeats, messages, closing, or its leaving.
+    func enterDirect(_ sink: any LiveSink, positions: Positions) -> Bool {
+        self.state.withLock { state in
+            guard !state.isClosed, state.sink == nil, state.notifications.isEmpty, state.overflowed.isEmpty,
+                state.messages.isEmpty, !state.heartbeatDue
+            else { return false }
+            sink.activate(positions)
+            state.sink = sink
+            return true
+        }
+    }
+
+    /// Ends direct delivery because the sink could not write `batch` of `topic` (dropped,
+    /// to be read again from PostgreSQL); `positions` go back to the subscription.
+    /// A sink that already left just records the overflow.
+    public func leaveDirect(_ sink: any LiveSink, positions: Positions?, overflowed topic: String, through seq: Int64) {
+        self.wake { state in
+            if state.sink === sink {
+                state.sink = nil
+                state.returned = positions
+            }
+            state.overflowed[topic] = max(state.overflowed[topic] ?? 0, seq)
+            return true
+        }
+    }
+
+    /// Whether `sink` is delivering for this inbox.
+    public func isDirect(_ sink: any LiveSink) -> Bool {
+        self.state.withLock { $0.sink === sink }
     }
 
     /// Posts a message for the subscription's owner (commands of its transport).
@@ -84,6 +128,7 @@ public final class SubscriberInbox: Sendable {
     public func close() {
         self.wake { state in
             state.isClosed = true
+            state.sink = nil
             state.notifications.removeAll()
             return true
         }
@@ -115,8 +160,11 @@ public final class SubscriberInbox: Sendable {
         self.state.withLock { state in
             if state.isClosed { return .closed }
             if !state.overflowed.isEmpty {
-                defer { state.overflowed = [:] }
-                return .overflowed(state.overflowed)
+                defer {
+                    state.overflowed = [:]
+                    state.returned = nil
+                }
+                return .overflowed(state.overflowed, returned: state.returned)
             }
             if let message = state.messages.popFirst() { return .message(message) }
             if !state.notifications.isEmpty {

@@ -12,7 +12,10 @@ import HeraldPostgres
 /// all this one mechanism.
 ///
 /// A subscription belongs to the one task that calls `next()`; others talk to it through
-/// `inbox.post(_:)`, whose messages `next()` hands back.
+/// `inbox.post(_:)`, whose messages `next()` hands back. A transport that can write to its
+/// connection from any thread may pass a `LiveSink`: while every topic is live and nothing
+/// is queued, `next()` lets the sink deliver live notifications directly and only wakes
+/// for what the sink cannot do.
 public final class Subscription {
     /// Something to deliver, with the subscriber's cursor after it.
     public enum Event {
@@ -40,11 +43,6 @@ public final class Subscription {
         case live
     }
 
-    struct TopicState {
-        var position: Int64
-        var phase: Phase
-    }
-
     /// The inbox the hub and the transport fill.
     public let inbox: SubscriberInbox
     /// The client id whose cursors start topics without an explicit position.
@@ -52,57 +50,50 @@ public final class Subscription {
     let hub: Hub
     let store: NotificationStore
     let cursors: CursorStore?
-    private(set) var topics: [String] = []
-    private var states: [String: TopicState] = [:]
+    let sink: (any LiveSink)?
+    private var positions = Positions()
+    private var phases: [String: Phase] = [:]
+    /// Whether the sink holds the positions right now.
+    private var isDirect = false
     private var catchUpTurn = 0
     private var readFailures = 0
     private var isClosed = false
 
     /// Creates a subscription with no topics yet.
-    public init(hub: Hub, store: NotificationStore, cursors: CursorStore?, clientID: String?, inboxCapacity: Int = 512) {
+    public init(
+        hub: Hub,
+        store: NotificationStore,
+        cursors: CursorStore?,
+        clientID: String?,
+        inboxCapacity: Int = 512,
+        sink: (any LiveSink)? = nil
+    ) {
         self.hub = hub
         self.store = store
         self.cursors = cursors
         self.clientID = clientID
+        self.sink = sink
         self.inbox = SubscriberInbox(capacity: inboxCapacity)
     }
 
     deinit {
-        self.hub.unregister(self.inbox, topics: self.topics)
+        self.hub.unregister(self.inbox, topics: self.positions.topics)
     }
 
     /// The topics, in the order they were added.
-    public var subscribedTopics: [String] { self.topics }
+    public var subscribedTopics: [String] { self.positions.topics }
 
     /// Where the subscriber stands: every topic at the last seq delivered.
-    public var cursor: Cursor {
-        Cursor(self.topics.map { ($0, self.states[$0]?.position ?? 0) })
-    }
-
-    /// `cursor.description`, built directly: it goes with every event.
-    var cursorText: String {
-        if self.topics.count == 1, let topic = self.topics.first {
-            return topic + ":" + String(self.states[topic]?.position ?? 0)
-        }
-        var text = ""
-        text.reserveCapacity(self.topics.count * 24)
-        for (index, topic) in self.topics.enumerated() {
-            if index > 0 { text += "," }
-            text += topic
-            text += ":"
-            text += String(self.states[topic]?.position ?? 0)
-        }
-        return text
-    }
+    public var cursor: Cursor { self.positions.cursor }
 
     /// Adds `topics` (a topic already present starts over from its explicit position when
     /// one is given); returns the cursor. Starts come from `explicit`, else the client's
-    /// stored cursor, else now.
+    /// stored cursor, else now. (Not while delivery is direct: call from `next()`'s task.)
     @discardableResult
     public func subscribe(_ topics: [String], after explicit: Cursor = Cursor()) async throws -> Cursor {
-        let restarting = topics.filter { self.states[$0] != nil && explicit[$0] != nil }
+        let restarting = topics.filter { self.phases[$0] != nil && explicit[$0] != nil }
         if !restarting.isEmpty { self.unsubscribe(restarting) }
-        let new = topics.filter { self.states[$0] == nil }
+        let new = topics.filter { self.phases[$0] == nil }
         guard !new.isEmpty else { return self.cursor }
         // Register first: what is committed from now on is queued, so nothing can slip
         // between the start positions read below and the live notifications.
@@ -119,30 +110,30 @@ public final class Subscription {
         for topic in new {
             let position = starts[topic] ?? 0
             let from = joinFrom[topic] ?? 0
-            self.states[topic] = TopicState(position: position, phase: position >= from ? .live : .catchingUp(joinFrom: from))
-            self.topics.append(topic)
+            self.positions.set(topic, position)
+            self.phases[topic] = position >= from ? .live : .catchingUp(joinFrom: from)
         }
         return self.cursor
     }
 
     /// Removes `topics`.
     public func unsubscribe(_ topics: [String]) {
-        let present = topics.filter { self.states[$0] != nil }
+        let present = topics.filter { self.phases[$0] != nil }
         self.hub.unregister(self.inbox, topics: present)
         for topic in present {
-            self.states[topic] = nil
+            self.phases[topic] = nil
             self.inbox.discard(topic: topic)
         }
-        self.topics.removeAll { present.contains($0) }
+        self.positions.remove(present)
     }
 
     /// Ends the subscription: it leaves the hub, and `next()` returns `.closed`.
     public func close() {
         self.isClosed = true
         self.inbox.close()
-        self.hub.unregister(self.inbox, topics: self.topics)
-        self.topics = []
-        self.states = [:]
+        self.hub.unregister(self.inbox, topics: self.positions.topics)
+        self.positions = Positions()
+        self.phases = [:]
     }
 
     /// The next thing to deliver, waiting until there is one.
@@ -151,10 +142,13 @@ public final class Subscription {
             if self.isClosed { return .closed }
             if let topic = self.nextCatchingUpTopic() {
                 // Live topics and posted messages are not starved by a long catch-up.
-                let live = Set(self.topics.filter { if case .live = self.states[$0]?.phase { true } else { false } })
+                let live = Set(self.positions.topics.filter { if case .live = self.phases[$0] { true } else { false } })
                 if let item = self.inbox.poll(topics: live), let next = self.handle(item) { return next }
                 if let events = await self.catchUp(topic), !events.isEmpty { return .events(events) }
                 continue
+            }
+            if !self.isDirect, let sink = self.sink, !self.positions.topics.isEmpty {
+                self.isDirect = self.inbox.enterDirect(sink, positions: self.positions)
             }
             if let next = self.handle(await self.inbox.take()) { return next }
         }
@@ -165,14 +159,24 @@ public final class Subscription {
     private func handle(_ item: SubscriberInbox.Item) -> Next? {
         switch item {
         case .notifications(let list):
-            let events = self.deliverLive(list)
+            var events: [Event] = []
+            let now = PostgresTimestamp.now
+            for encoded in list {
+                guard case .live = self.phases[encoded.topic] else { continue }
+                self.positions.accept(encoded, now: now, into: &events)
+            }
             return events.isEmpty ? nil : .events(events)
-        case .overflowed(let topics):
+        case .overflowed(let topics, let returned):
+            if let returned {
+                // The sink could not keep up and gave the positions back.
+                self.positions = returned
+                self.isDirect = false
+            }
             for (topic, dropped) in topics {
-                guard let state = self.states[topic] else { continue }
+                guard let phase = self.phases[topic] else { continue }
                 let joinFrom: Int64
-                if case .catchingUp(let previous) = state.phase { joinFrom = max(previous, dropped) } else { joinFrom = dropped }
-                self.states[topic]?.phase = .catchingUp(joinFrom: joinFrom)
+                if case .catchingUp(let previous) = phase { joinFrom = max(previous, dropped) } else { joinFrom = dropped }
+                self.phases[topic] = .catchingUp(joinFrom: joinFrom)
             }
             return nil
         case .message(let message):
@@ -185,39 +189,15 @@ public final class Subscription {
         }
     }
 
-    private func deliverLive(_ list: [EncodedNotification]) -> [Event] {
-        var events: [Event] = []
-        let now = PostgresTimestamp.now
-        for encoded in list {
-            guard let state = self.states[encoded.topic], case .live = state.phase, encoded.seq > state.position else { continue }
-            // Past its own ttl by now: not delivered; the gap it leaves is reported by a
-            // reset before the next one.
-            if let expires = encoded.notification.expiresAt, expires <= now { continue }
-            self.append(encoded, to: &events)
-        }
-        return events
-    }
-
-    /// Appends a notification (and the reset owed before it) and advances the position.
-    private func append(_ encoded: EncodedNotification, to events: inout [Event]) {
-        let topic = encoded.topic
-        let position = self.states[topic]?.position ?? 0
-        if let reset = Reset.gap(topic: topic, position: position, next: encoded.seq) {
-            self.states[topic]?.position = reset.resumedAfter
-            events.append(.reset(reset, cursor: self.cursorText))
-        }
-        self.states[topic]?.position = encoded.seq
-        events.append(.notification(encoded, cursor: self.cursorText))
-    }
-
     // MARK: - Catching up
 
     private func nextCatchingUpTopic() -> String? {
-        guard !self.topics.isEmpty else { return nil }
-        for offset in 0..<self.topics.count {
-            let topic = self.topics[(self.catchUpTurn + offset) % self.topics.count]
-            if case .catchingUp = self.states[topic]?.phase {
-                self.catchUpTurn = (self.catchUpTurn + offset + 1) % self.topics.count
+        let topics = self.positions.topics
+        guard !topics.isEmpty else { return nil }
+        for offset in 0..<topics.count {
+            let topic = topics[(self.catchUpTurn + offset) % topics.count]
+            if case .catchingUp = self.phases[topic] {
+                self.catchUpTurn = (self.catchUpTurn + offset + 1) % topics.count
                 return topic
             }
         }
@@ -228,11 +208,11 @@ public final class Subscription {
     /// page is short and covers `joinFrom`. Returns nil when the read failed (it waits a
     /// little first, so a database outage does not spin).
     private func catchUp(_ topic: String) async -> [Event]? {
-        guard let state = self.states[topic], case .catchingUp(let joinFrom) = state.phase else { return [] }
+        guard case .catchingUp(let joinFrom) = self.phases[topic], let position = self.positions[topic] else { return [] }
         let pageSize = self.hub.pageSize
         let rows: [Notification]
         do {
-            rows = try await self.store.read(after: [(topic, state.position)], limit: pageSize)
+            rows = try await self.store.read(after: [(topic, position)], limit: pageSize)
             self.readFailures = 0
         } catch {
             self.readFailures += 1
@@ -240,12 +220,12 @@ public final class Subscription {
             return nil
         }
         // The topic may have been unsubscribed or restarted while reading.
-        guard let current = self.states[topic], current.position == state.position else { return [] }
+        guard self.positions[topic] == position else { return [] }
         var events: [Event] = []
         events.reserveCapacity(rows.count + 1)
-        for row in rows { self.append(EncodedNotification(row), to: &events) }
-        if rows.count < pageSize, (self.states[topic]?.position ?? 0) >= joinFrom {
-            self.states[topic]?.phase = .live
+        for row in rows { self.positions.accept(EncodedNotification(row), now: nil, into: &events) }
+        if rows.count < pageSize, (self.positions[topic] ?? 0) >= joinFrom {
+            self.phases[topic] = .live
         }
         return events
     }

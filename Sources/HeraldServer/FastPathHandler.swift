@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 import Synchronization
 
@@ -275,6 +276,19 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
         self.state = .streaming(stream)
         stream.start(request)
     }
+
+    /// Writes a chunk of the stream's body, already framed (`SSEEncoding`), straight
+    /// below the HTTP encoder (on the event loop).
+    func writeChunk(_ chunk: ByteBuffer) {
+        guard let context = self.context else { return }
+        if self.encoderContext == nil {
+            self.encoderContext = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+        }
+        guard let encoderContext = self.encoderContext else { return }
+        encoderContext.writeAndFlush(NIOAny(IOData.byteBuffer(chunk)), promise: nil)
+    }
+
+    private var encoderContext: ChannelHandlerContext?
 
     /// Writes a part of the stream (on the event loop).
     func writeStream(_ part: HTTPResponsePart, flush: Bool) {

@@ -55,9 +55,14 @@ final class SSEStream: Sendable {
                 if let client = parameters.client { self.routes.subscriptions.cursors.record(client: client, explicit.positions) }
             }
             client = parameters.client
-            subscription = self.routes.subscriptions.makeSubscription(
-                client: parameters.client, inboxCapacity: self.routes.configuration.inboxCapacity
+            let sink = SSELiveSink(
+                handler: self.handler, loop: self.loop,
+                cursors: parameters.client.map { (self.routes.subscriptions.cursors, $0) }
             )
+            subscription = self.routes.subscriptions.makeSubscription(
+                client: parameters.client, inboxCapacity: self.routes.configuration.inboxCapacity, sink: sink
+            )
+            sink.attach(subscription.inbox)
             try await subscription.subscribe(parameters.topics, after: explicit)
         } catch {
             let error = error as? HeraldError ?? HeraldError(.internalError, "\(error)")
@@ -72,10 +77,10 @@ final class SSEStream: Sendable {
         headers[.date] = HTTPDate.now
         headers[.server] = "Herald"
         let head = HTTPResponse(status: .ok, headerFields: headers)
-        let retry = ByteBuffer(string: "retry: \(Self.retryMilliseconds)\n\n")
+        let retry = SSEEncoding.chunk { $0.writeString("retry: \(Self.retryMilliseconds)\n\n") }
         self.loop.execute {
-            self.handler.writeStream(.head(head), flush: false)
-            self.handler.writeStream(.body(retry), flush: true)
+            self.handler.writeStream(.head(head), flush: true)
+            self.handler.writeChunk(retry)
         }
         // The stream may live for days: deliver from a task of its own, started fresh.
         // A task keeps the memory its deepest await needed until it ends, and setting the
@@ -100,13 +105,13 @@ final class SSEStream: Sendable {
                 buffer = bytes
                 if let client { cursors.record(client: client, delivered) }
             case .heartbeat:
-                buffer = ByteBuffer(staticString: ": keep-alive\n\n")
+                buffer = SSEEncoding.keepAlive()
             case .message:
                 continue
             case .closed:
                 return
             }
-            self.loop.execute { self.handler.writeStream(.body(buffer), flush: true) }
+            self.loop.execute { self.handler.writeChunk(buffer) }
             // The socket is full (a slow reader): wait, so the inbox fills and the
             // subscription falls back to reading PostgreSQL at the reader's pace.
             if !self.handler.isWritable {

@@ -6,7 +6,9 @@ struct SubscriptionServices: Sendable {
     let store: NotificationStore
     let cursors: CursorStore
 
-    func makeSubscription(client: String?, inboxCapacity: Int) -> Subscription {
-        Subscription(hub: self.hub, store: self.store, cursors: self.cursors, clientID: client, inboxCapacity: inboxCapacity)
+    func makeSubscription(client: String?, inboxCapacity: Int, sink: (any LiveSink)? = nil) -> Subscription {
+        Subscription(
+            hub: self.hub, store: self.store, cursors: self.cursors, clientID: client, inboxCapacity: inboxCapacity, sink: sink
+        )
     }
 }

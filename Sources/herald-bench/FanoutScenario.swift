@@ -84,6 +84,7 @@ struct FanoutScenario: AsyncParsableCommand {
             )
         )
         print("publish→deliver: \(latencies.summary)")
+        print("publish answered: \(try await publisher.latencies().summary)")
         ProcessUsage.reportLoadSide(cpuSeconds: cpu, wallSeconds: wall)
         if self.machine {
             print(

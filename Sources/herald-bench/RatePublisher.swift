@@ -68,6 +68,15 @@ final class RatePublisher: @unchecked Sendable {
         }.get()
     }
 
+    /// How long publishes took to be answered.
+    func latencies() async throws -> LatencyRecorder {
+        try await self.loop.submit {
+            var all = LatencyRecorder()
+            for connection in self.connections { all.add(connection.latencies) }
+            return all
+        }.get()
+    }
+
     /// Waits until the messages in flight are answered.
     func drain() async throws {
         for _ in 0..<100 {
@@ -99,7 +108,9 @@ final class PublishConnection: ChannelInboundHandler, @unchecked Sendable {
     private var context: ChannelHandlerContext?
     private(set) var busy = false
     private(set) var failed = 0
+    private(set) var latencies = LatencyRecorder()
     private var status: UInt = 0
+    private var sentAt: UInt64 = 0
 
     init(host: String) {
         self.host = host
@@ -112,6 +123,7 @@ final class PublishConnection: ChannelInboundHandler, @unchecked Sendable {
     func send(path: String, body: String) {
         guard let context = self.context else { return }
         self.busy = true
+        self.sentAt = DispatchTime.now().uptimeNanoseconds
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
         head.headers.add(name: "Host", value: self.host)
         head.headers.add(name: "Content-Type", value: "application/json")
@@ -127,6 +139,7 @@ final class PublishConnection: ChannelInboundHandler, @unchecked Sendable {
         case .body: break
         case .end:
             if !(200..<300).contains(self.status) { self.failed += 1 }
+            self.latencies.record(microseconds: (DispatchTime.now().uptimeNanoseconds - self.sentAt) / 1000)
             self.busy = false
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldCore
 import HeraldPostgres
 import HeraldServer
 import Logging
@@ -60,7 +61,11 @@ struct DurabilityTests {
         let server = try await TestServer.start(databaseURL: cluster.connectionString)
         defer { Task { await server.stop() } }
         async let polled = TestHTTP.get("\(server.baseURL)/v1/poll?topics=x&after=x:0&wait=30")
-        try await Task.sleep(for: .milliseconds(300))
+        // Wait until the long-poll has read once and is waiting.
+        let registered = ContinuousClock.now + .seconds(10)
+        while server.instance.signals.count == 0, ContinuousClock.now < registered {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         try cluster.stop(mode: .immediate)
         try await Task.sleep(for: .milliseconds(500))
         try cluster.start(logger: Logger(label: "test.durability"))

@@ -1,0 +1,15 @@
+/// A transport's way of writing live notifications straight to its connection, without
+/// waking the subscription's task for each one.
+///
+/// While a subscription is live on every topic and has nothing queued, it may hand its
+/// positions to the sink (`SubscriberInbox.enterDirect`); from then on the hub's offers
+/// go to the sink, which writes them in order. When the sink cannot write (the client
+/// reads too slowly) it leaves (`SubscriberInbox.leaveDirect`), as an overflow: the
+/// subscription takes its positions back and catches up from PostgreSQL.
+public protocol LiveSink: AnyObject, Sendable {
+    /// Takes the subscription's positions; called before the sink gets notifications.
+    func activate(_ positions: Positions)
+    /// Delivers a topic's next notifications (called in seq order per topic, from the
+    /// hub's thread; the sink writes them on its connection's own thread).
+    func deliver(_ batch: [EncodedNotification], topic: String)
+}

@@ -1,0 +1,69 @@
+import HeraldCore
+import HeraldPostgres
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+/// Writes a live SSE subscriber's notifications straight to its connection, on the
+/// connection's event loop, without waking the subscription's task (see `LiveSink`).
+///
+/// When the socket is full it does not queue: it leaves direct delivery as an overflow and
+/// the subscription catches up from PostgreSQL at the reader's pace.
+final class SSELiveSink: LiveSink {
+    private struct State {
+        var positions: Positions?
+        weak var inbox: SubscriberInbox?
+    }
+
+    let handler: FastPathHandler
+    let loop: any EventLoop
+    let cursors: (store: CursorStore, client: String)?
+    private let state = Mutex(State())
+
+    init(handler: FastPathHandler, loop: any EventLoop, cursors: (store: CursorStore, client: String)?) {
+        self.handler = handler
+        self.loop = loop
+        self.cursors = cursors
+    }
+
+    /// The inbox to leave when writing is not possible.
+    func attach(_ inbox: SubscriberInbox) {
+        self.state.withLock { $0.inbox = inbox }
+    }
+
+    func activate(_ positions: Positions) {
+        self.state.withLock { $0.positions = positions }
+    }
+
+    func deliver(_ batch: [EncodedNotification], topic: String) {
+        // Straight onto the loop, in order with everything else this stream writes there.
+        self.loop.execute { self.write(batch, topic: topic) }
+    }
+
+    /// Writes a batch (on the event loop).
+    func write(_ batch: [EncodedNotification], topic: String) {
+        guard let last = batch.last else { return }
+        let writable = self.handler.isWritable
+        var events: [Subscription.Event] = []
+        let outcome = self.state.withLock { state -> (leave: Positions?, inbox: SubscriberInbox?, active: Bool) in
+            guard var positions = state.positions else { return (nil, state.inbox, false) }
+            guard writable else {
+                state.positions = nil
+                return (positions, state.inbox, false)
+            }
+            let now = PostgresTimestamp.now
+            for encoded in batch { positions.accept(encoded, now: now, into: &events) }
+            state.positions = positions
+            return (nil, state.inbox, true)
+        }
+        guard outcome.active else {
+            // Not delivering (anymore): the batch is dropped and read again from the database.
+            outcome.inbox?.leaveDirect(self, positions: outcome.leave, overflowed: topic, through: last.seq)
+            return
+        }
+        guard !events.isEmpty else { return }
+        let (buffer, delivered) = SSEEncoding.encode(events)
+        self.handler.writeChunk(buffer)
+        if let cursors { cursors.store.record(client: cursors.client, delivered) }
+    }
+}
