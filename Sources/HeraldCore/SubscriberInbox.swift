@@ -36,6 +36,9 @@ public final class SubscriberInbox: Sendable {
         var sink: (any LiveSink)?
         /// Positions a sink handed back when it left.
         var returned: Positions?
+        /// Per topic, the highest seq handed to the sink: what it was sent may still be
+        /// on its way to its thread when it leaves.
+        var sentToSink: [String: Int64] = [:]
     }
 
     /// The most notifications it holds.
@@ -58,6 +61,7 @@ public final class SubscriberInbox: Sendable {
             guard !state.isClosed else { return false }
             if let direct = state.sink {
                 sink = direct
+                state.sentToSink[topic] = max(state.sentToSink[topic] ?? 0, last.seq)
                 return false
             }
             if state.notifications.count + batch.count > self.capacity {
@@ -90,11 +94,19 @@ public final class SubscriberInbox: Sendable {
     /// Ends direct delivery because the sink could not write `batch` of `topic` (dropped,
     /// to be read again from PostgreSQL); `positions` go back to the subscription.
     /// A sink that already left just records the overflow.
+    ///
+    /// Everything handed to the sink counts as dropped, not just this batch: batches sent
+    /// before it left may reach it only after the subscription has moved on, and are then
+    /// ignored; the subscription reads them from PostgreSQL instead.
     public func leaveDirect(_ sink: any LiveSink, positions: Positions?, overflowed topic: String, through seq: Int64) {
         self.wake { state in
             if state.sink === sink {
                 state.sink = nil
                 state.returned = positions
+                for (sentTopic, sentSeq) in state.sentToSink {
+                    state.overflowed[sentTopic] = max(state.overflowed[sentTopic] ?? 0, sentSeq)
+                }
+                state.sentToSink = [:]
             }
             state.overflowed[topic] = max(state.overflowed[topic] ?? 0, seq)
             return true

@@ -153,6 +153,38 @@ struct DeliveryTests {
         #expect(server.instance.hub.overflowCount > 0)
     }
 
+    @Test("subscribers that stall and resume again and again, while notifications keep coming, still see exactly 1..N")
+    func stallingReaders() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        var opened: [SSEClient] = []
+        for _ in 0..<4 { opened.append(try await SSEClient.open("\(server.baseURL)/v1/sse?topics=st&after=st:0")) }
+        let streams = opened
+        defer { for stream in streams { stream.close() } }
+        let stalling = Task {
+            // Each reader stops reading for a moment, now and then, so its socket fills,
+            // direct delivery gives way to catching up, and it rejoins.
+            while !Task.isCancelled {
+                for stream in streams.shuffled().prefix(2) { stream.pause() }
+                try? await Task.sleep(for: .milliseconds(Int.random(in: 20...120)))
+                for stream in streams { stream.resume() }
+                try? await Task.sleep(for: .milliseconds(Int.random(in: 10...60)))
+            }
+        }
+        let payload = "\"" + String(repeating: "y", count: 1500) + "\""
+        for batch in 0..<30 {
+            let items = (0..<100).map { _ in #"{"topic":"st","data":\#(payload),"event":"b\#(batch)"}"# }.joined(separator: ",")
+            let answer = try await TestHTTP.postJSON("\(server.baseURL)/v1/notifications", #"{"notifications":[\#(items)]}"#)
+            #expect(answer.status == 201)
+        }
+        stalling.cancel()
+        for stream in streams { stream.resume() }
+        for (index, stream) in streams.enumerated() {
+            let seen = await Self.collectSSE(stream, total: 3000)
+            #expect(seen.isExactly(["st": 3000]), "reader \(index) saw \(seen.count) of 3000, out of order or with gaps")
+        }
+    }
+
     @Test("the LISTEN connection killed with pg_terminate_backend while publishing: no subscriber misses anything")
     func listenerKilled() async throws {
         let server = try await TestServer.start()

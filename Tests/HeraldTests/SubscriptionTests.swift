@@ -1,0 +1,95 @@
+import Foundation
+import HeraldCore
+import HeraldServer
+import Synchronization
+import Testing
+
+/// A transport's sink that holds what it is handed, so a test decides when it "writes".
+final class HeldSink: LiveSink {
+    let positions = Mutex<Positions?>(nil)
+    let batches = Mutex<[[EncodedNotification]]>([])
+
+    func activate(_ positions: Positions) {
+        self.positions.withLock { $0 = positions }
+    }
+
+    func deliver(_ batch: [EncodedNotification], topic: String) {
+        self.batches.withLock { $0.append(batch) }
+    }
+
+    var heldSeqs: [Int64] { self.batches.withLock { $0.flatMap { $0.map(\.seq) } } }
+}
+
+@Suite("Subscriptions: direct delivery and its hand-back")
+struct SubscriptionTests {
+    @Test("a sink that cannot write hands delivery back: the subscription reads what it dropped, in order, then hands back to it")
+    func leavingWithBatchesInFlight() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let instance = server.instance
+        for index in 1...3 { _ = try await SSETests.publish(server, "h", "\(index)") }
+        let sink = HeldSink()
+        let subscription = Subscription(hub: instance.hub, store: instance.store, cursors: nil, clientID: nil, sink: sink)
+        try await subscription.subscribe(["h"], after: try Cursor.parse("h:0"))
+        guard case .events(let first) = await subscription.next() else {
+            Issue.record("expected the catch-up events")
+            return
+        }
+        #expect(first.count == 3)
+
+        // While the subscription waits for more (below), it hands live delivery to the
+        // sink. Then 4 and 5 reach the sink; it cannot write 4 and leaves, while 5 is still
+        // on its way to it; 6 comes after it left and is queued for the subscription.
+        let inbox = subscription.inbox
+        let driver = Task {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while sink.positions.withLock({ $0 }) == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(sink.positions.withLock { $0?["h"] } == 3)
+            _ = try await SSETests.publish(server, "h", "4")
+            _ = try await SSETests.publish(server, "h", "5")
+            while sink.heldSeqs.count < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(sink.heldSeqs == [4, 5])
+            inbox.leaveDirect(sink, positions: sink.positions.withLock { $0 }, overflowed: "h", through: 4)
+            sink.positions.withLock { $0 = nil }
+        }
+
+        // The subscription takes its positions back and reads 4 and 5 from PostgreSQL.
+        var seqs: [Int64] = []
+        var resets = 0
+        let giveUp = ContinuousClock.now + .seconds(10)
+        while seqs.last != 5, ContinuousClock.now < giveUp {
+            guard case .events(let events) = await subscription.next() else { continue }
+            for event in events {
+                switch event {
+                case .notification(let encoded, _): seqs.append(encoded.seq)
+                case .reset: resets += 1
+                }
+            }
+        }
+        #expect(seqs == [4, 5])
+        #expect(resets == 0)
+        try await driver.value
+        // Waiting again, it hands live delivery back to the sink, from 5 on: 6 goes there.
+        let rejoined = Task {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while sink.positions.withLock({ $0?["h"] }) != 5, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(sink.positions.withLock { $0?["h"] } == 5)
+            _ = try await SSETests.publish(server, "h", "6")
+            while sink.heldSeqs.last != 6, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(sink.heldSeqs.last == 6)
+            inbox.close()
+        }
+        #expect(await subscription.next().isClosed)
+        try await rejoined.value
+        subscription.close()
+    }
+}
+
+extension Subscription.Next {
+    var isClosed: Bool {
+        if case .closed = self { return true }
+        return false
+    }
+}
