@@ -57,6 +57,8 @@ public final class Subscription {
     private var isDirect = false
     private var catchUpTurn = 0
     private var readFailures = 0
+    /// The next page of a topic being caught up, read while the current one is sent.
+    private var prefetch: (topic: String, after: Int64, page: Task<[Notification], any Error>)?
     private var isClosed = false
 
     /// Creates a subscription with no topics yet.
@@ -130,6 +132,8 @@ public final class Subscription {
     /// Ends the subscription: it leaves the hub, and `next()` returns `.closed`.
     public func close() {
         self.isClosed = true
+        self.prefetch?.page.cancel()
+        self.prefetch = nil
         self.inbox.close()
         self.hub.unregister(self.inbox, topics: self.positions.topics)
         self.positions = Positions()
@@ -212,12 +216,24 @@ public final class Subscription {
         let pageSize = self.hub.pageSize
         let rows: [Notification]
         do {
-            rows = try await self.store.read(after: [(topic, position)], limit: pageSize)
+            if let prefetch = self.prefetch, prefetch.topic == topic, prefetch.after == position {
+                self.prefetch = nil
+                rows = try await prefetch.page.value
+            } else {
+                self.prefetch?.page.cancel()
+                self.prefetch = nil
+                rows = try await self.store.read(after: [(topic, position)], limit: pageSize)
+            }
             self.readFailures = 0
         } catch {
             self.readFailures += 1
             try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(self.readFailures, 7))))
             return nil
+        }
+        // A full page: read the next one while this one is being sent.
+        if rows.count == pageSize, let last = rows.last {
+            let store = self.store
+            self.prefetch = (topic, last.seq, Task { try await store.read(after: [(topic, last.seq)], limit: pageSize) })
         }
         // The topic may have been unsubscribed or restarted while reading.
         guard self.positions[topic] == position else { return [] }

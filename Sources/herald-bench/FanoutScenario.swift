@@ -11,7 +11,8 @@ struct FanoutScenario: AsyncParsableCommand {
     )
 
     @Option(help: "Server address.") var host = "127.0.0.1"
-    @Option(help: "Server port.") var port = 8080
+    @Option(help: "Server port (subscribers).") var port = 8080
+    @Option(help: "Port to publish to (default: --port); another instance measures cross-instance delivery.") var publishPort: Int?
     @Option(help: "Subscribe path; {topic} is replaced. Default: Herald's, for the transport.") var subscribePath: String?
     @Option(help: "Publish path; {topic} is replaced.") var publishPath = "/v1/topics/{topic}/notifications"
     @Option(help: "Publish body: herald ({\"data\":...}) or raw (the message itself, for Nchan).") var publishFormat = "herald"
@@ -46,7 +47,7 @@ struct FanoutScenario: AsyncParsableCommand {
             loop: publishGroup.next(), host: self.host, path: self.publishPath.replacingOccurrences(of: "{topic}", with: topic),
             format: RatePublisher.BodyFormat(rawValue: self.publishFormat) ?? .herald
         )
-        try await publisher.connect(port: self.port, count: self.publishers)
+        try await publisher.connect(port: self.publishPort ?? self.port, count: self.publishers)
         try await publisher.start(rate: self.rate)
         try await Task.sleep(for: .seconds(2))  // warm-up, not measured
         // Count from a message not sent yet (a few ahead), so that every subscriber counts it:
