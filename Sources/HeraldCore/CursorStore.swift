@@ -14,7 +14,14 @@ public final class CursorStore: Service, Sendable {
     let pool: PostgresPool
     let interval: Duration
     let logger: Logger
-    private let pending = Mutex<[String: [String: Int64]]>([:])
+    private let pending = Mutex<Pending>(Pending())
+
+    private struct Pending {
+        /// Recorded, not written yet.
+        var recorded: [String: [String: Int64]] = [:]
+        /// Being written right now: still visible to readers until the write is done.
+        var writing: [String: [String: Int64]] = [:]
+    }
 
     /// Creates a store writing through `pool` every `interval`.
     public init(pool: PostgresPool, interval: Duration = .seconds(1), logger: Logger = Logger(label: "herald.cursors")) {
@@ -26,11 +33,11 @@ public final class CursorStore: Service, Sendable {
     /// Records that `client` has received everything up to these positions.
     public func record(client: String, _ positions: [(topic: String, seq: Int64)]) {
         self.pending.withLock { pending in
-            var cursors = pending[client] ?? [:]
+            var cursors = pending.recorded[client] ?? [:]
             for position in positions where position.seq > cursors[position.topic] ?? -1 {
                 cursors[position.topic] = position.seq
             }
-            pending[client] = cursors
+            pending.recorded[client] = cursors
         }
     }
 
@@ -48,7 +55,10 @@ public final class CursorStore: Service, Sendable {
         } catch {
             throw HeraldError(.internalError, "cannot read cursors: \(error)")
         }
-        for (topic, seq) in self.pending.withLock({ $0[client] ?? [:] }) where seq > cursors[topic] ?? -1 {
+        let unwritten = self.pending.withLock { pending in
+            (pending.writing[client] ?? [:]).merging(pending.recorded[client] ?? [:]) { max($0, $1) }
+        }
+        for (topic, seq) in unwritten where seq > cursors[topic] ?? -1 {
             cursors[topic] = seq
         }
         return cursors
@@ -57,10 +67,12 @@ public final class CursorStore: Service, Sendable {
     /// Writes what was recorded; what cannot be written now is kept for the next time.
     public func flush() async {
         let batch = self.pending.withLock { pending -> [String: [String: Int64]] in
-            defer { pending = [:] }
-            return pending
+            pending.writing = pending.recorded
+            pending.recorded = [:]
+            return pending.writing
         }
         guard !batch.isEmpty else { return }
+        defer { self.pending.withLock { $0.writing = [:] } }
         var clients: [String] = []
         var topics: [String] = []
         var seqs: [Int64] = []
