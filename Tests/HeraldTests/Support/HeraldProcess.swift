@@ -1,13 +1,22 @@
 import Foundation
+import Glibc
 
 /// The `herald` executable, run as a user would run it.
-final class HeraldProcess: @unchecked Sendable {
-    // @unchecked Sendable: `process` and the pipes are set up in init and only read after;
-    // the collected output is guarded by `lock`.
-    let process = Process()
-    private let output = Pipe()
-    private let lock = NSLock()
-    private var collected = Data()
+///
+/// Spawned with `posix_spawn`, its output read by a plain thread until end of file, and its
+/// exit collected with `waitpid`. Foundation's `Process` with a pipe's `readabilityHandler`
+/// is avoided on purpose: the handler is a Dispatch source on the pipe's descriptor, and
+/// when the pipe is released while the source is still registered, the descriptor number
+/// is reused by the next socket and libdispatch's event loop crashes the whole test
+/// process (seen in CI as a SIGSEGV in `_dispatch_event_loop_drain`).
+final class HeraldProcess: Sendable {
+    private struct State: Sendable {
+        var output = Data()
+        var exitStatus: Int32?
+    }
+
+    let pid: pid_t
+    private let state = LockedValue(State())
 
     /// The built `herald` binary, next to the test bundle.
     static var executable: String {
@@ -20,47 +29,101 @@ final class HeraldProcess: @unchecked Sendable {
     }
 
     init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        self.process.executableURL = URL(fileURLWithPath: Self.executable)
-        self.process.arguments = arguments
         var merged = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HERALD_") }
         merged.merge(environment) { $1 }
-        self.process.environment = merged
-        self.process.standardOutput = self.output
-        self.process.standardError = self.output
-        self.output.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self else { return }
-            self.lock.lock()
-            self.collected.append(data)
-            self.lock.unlock()
+
+        var descriptors: [Int32] = [0, 0]
+        guard pipe(&descriptors) == 0 else { throw TestFailure("pipe: \(String(cString: strerror(errno)))") }
+        let (readEnd, writeEnd) = (descriptors[0], descriptors[1])
+        // Glibc's `pipe2` is not imported. A child spawned elsewhere in the instant before
+        // these flags are set may keep a copy of the write end; that only delays this
+        // process's end of file, never its output or its exit status.
+        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
+        posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
+
+        let argv = ([Self.executable] + arguments).map { strdup($0) } + [nil]
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, Self.executable, &actions, nil, argv, envp)
+        close(writeEnd)
+        guard spawned == 0 else {
+            close(readEnd)
+            throw TestFailure("cannot run \(Self.executable): \(String(cString: strerror(spawned)))")
         }
-        try self.process.run()
+        self.pid = pid
+
+        // The thread owns `readEnd` and closes it at end of file (when the process and
+        // anything it started have exited); it holds the state, not `self`, so that a
+        // forgotten process is still terminated by `deinit`.
+        let state = self.state
+        let reader = Thread {
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = read(readEnd, &buffer, buffer.count)
+                if count > 0 {
+                    state.withLock { $0.output.append(contentsOf: buffer[..<count]) }
+                } else if count < 0, errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            close(readEnd)
+        }
+        reader.start()
     }
 
     deinit {
         // A test that failed half-way leaves no server behind.
-        if self.process.isRunning { self.process.terminate() }
+        if self.isRunning {
+            kill(self.pid, SIGKILL)
+            _ = self.reap(blocking: true)
+        }
     }
+
+    /// Collects the exit status if the process has exited; nil while it runs.
+    private func reap(blocking: Bool) -> Int32? {
+        if let status = self.state.withLock({ $0.exitStatus }) { return status }
+        var status: Int32 = 0
+        var result: pid_t
+        repeat { result = waitpid(self.pid, &status, blocking ? 0 : WNOHANG) } while result < 0 && errno == EINTR
+        guard result == self.pid else { return nil }
+        // WIFEXITED / WEXITSTATUS, which Swift does not import.
+        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        self.state.withLock { $0.exitStatus = exitStatus }
+        return exitStatus
+    }
+
+    var isRunning: Bool { self.reap(blocking: false) == nil }
 
     /// Everything printed so far (stdout and stderr).
     var text: String {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        return String(decoding: self.collected, as: UTF8.self)
+        self.state.withLock { String(decoding: $0.output, as: UTF8.self) }
     }
 
-    /// Waits for the process to exit and returns its status.
+    /// Waits for the process to exit and returns its status (128 + n after signal n).
     func wait(timeout: Duration = .seconds(120)) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
-        while self.process.isRunning {
+        while true {
+            if let status = self.reap(blocking: false) {
+                // Let the reader thread take the last output.
+                try await Task.sleep(for: .milliseconds(50))
+                return status
+            }
             guard ContinuousClock.now < deadline else {
-                self.process.terminate()
+                kill(self.pid, SIGKILL)
                 throw TestFailure("herald did not exit in time; it printed:\n\(self.text)")
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        try await Task.sleep(for: .milliseconds(50))
-        return self.process.terminationStatus
     }
 
     /// Waits until the output contains `needle`; returns the output.
@@ -69,7 +132,7 @@ final class HeraldProcess: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         var exitedAt: ContinuousClock.Instant?
         while !self.text.contains(needle) {
-            if !self.process.isRunning, exitedAt == nil { exitedAt = ContinuousClock.now }
+            if !self.isRunning, exitedAt == nil { exitedAt = ContinuousClock.now }
             // After an exit, give the last output a moment to arrive before giving up.
             let exitedLongAgo = exitedAt.map { ContinuousClock.now - $0 > .milliseconds(500) } ?? false
             guard ContinuousClock.now < deadline, !exitedLongAgo else {
@@ -90,7 +153,8 @@ final class HeraldProcess: @unchecked Sendable {
     }
 
     func signal(_ signal: Int32) {
-        kill(self.process.processIdentifier, signal)
+        // Never signal a reaped pid: the number may belong to another process by now.
+        if self.isRunning { kill(self.pid, signal) }
     }
 
     /// Runs `herald` with `arguments` to completion.
