@@ -30,6 +30,8 @@ public struct EmbeddedPostgres: Sendable {
     public let serverUser: String?
     /// The port number in the socket's name; no TCP port is opened.
     public let port = 5432
+    /// `max_connections` of a cluster this launcher creates.
+    public var maximumConnections = 200
 
     /// The cluster's data directory.
     public var dataDirectory: String { self.directory + "/pgdata" }
@@ -128,7 +130,7 @@ public struct EmbeddedPostgres: Sendable {
 
             # Herald's embedded server: a Unix socket only (the folder is given at start).
             listen_addresses = ''
-            max_connections = 200
+            max_connections = \(self.maximumConnections)
             """
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: self.dataDirectory + "/postgresql.conf"))
         defer { try? handle.close() }

@@ -25,7 +25,11 @@ final class LibPQConnection {
     ///
     /// Herald's defaults (a connect timeout, TCP keepalives, UTF-8, an application name)
     /// come first, so anything in `connectionString` overrides them.
-    static func connect(_ connectionString: String, applicationName: String) throws -> LibPQConnection {
+    static func connect(
+        _ connectionString: String,
+        applicationName: String,
+        settings sessionSettings: [(name: String, value: String)] = []
+    ) throws -> LibPQConnection {
         let settings: [(String, String)] = [
             ("connect_timeout", "10"),
             ("keepalives_idle", "30"),
@@ -53,7 +57,14 @@ final class LibPQConnection {
         }
         // libpq prints notices to stderr by default; Herald's statements raise none that matter.
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
-        return LibPQConnection(handle: handle)
+        let connection = LibPQConnection(handle: handle)
+        for setting in sessionSettings {
+            var bindings = PostgresBindings()
+            bindings.append(setting.name)
+            bindings.append(setting.value)
+            _ = try connection.query(PostgresQuery(sql: "SELECT set_config($1, $2, false)", bindings: bindings))
+        }
+        return connection
     }
 
     /// Whether the connection is usable as far as libpq knows.

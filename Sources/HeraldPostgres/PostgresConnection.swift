@@ -5,51 +5,50 @@
 /// replaced by a new connection first.
 public struct PostgresConnection: Sendable {
     let thread: ConnectionThread
-    let connectionString: String
-    let applicationName: String
+    let configuration: PostgresPool.Configuration
 
     /// Runs one statement and returns its rows.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresResult {
-        let connectionString = self.connectionString
-        let applicationName = self.applicationName
+        let configuration = self.configuration
         return try await self.thread.run { connection in
-            let live = try Self.connected(&connection, connectionString, applicationName)
+            let live = try Self.connected(&connection, configuration)
             return try Self.dropIfBroken(&connection) { try live.query(query) }
         }
     }
 
     /// Runs SQL text without parameters; it may hold several statements.
     public func simpleQuery(_ sql: String) async throws {
-        let connectionString = self.connectionString
-        let applicationName = self.applicationName
+        let configuration = self.configuration
         try await self.thread.run { connection in
-            let live = try Self.connected(&connection, connectionString, applicationName)
+            let live = try Self.connected(&connection, configuration)
             try Self.dropIfBroken(&connection) { try live.simpleQuery(sql) }
         }
     }
 
     /// The server process's PID of the underlying connection (connecting if needed).
     public func backendPID() async throws -> Int32 {
-        let connectionString = self.connectionString
-        let applicationName = self.applicationName
+        let configuration = self.configuration
         return try await self.thread.run { connection in
-            try Self.connected(&connection, connectionString, applicationName).backendPID
+            try Self.connected(&connection, configuration).backendPID
         }
     }
 
     /// Returns a live connection, replacing one that is missing or broken.
     static func connected(
         _ connection: inout LibPQConnection?,
-        _ connectionString: String,
-        _ applicationName: String
+        _ configuration: PostgresPool.Configuration
     ) throws -> LibPQConnection {
         if let existing = connection, existing.checkIdleConnectionIsAlive() {
             return existing
         }
         connection?.close()
         connection = nil
-        let fresh = try LibPQConnection.connect(connectionString, applicationName: applicationName)
+        let fresh = try LibPQConnection.connect(
+            configuration.connectionString,
+            applicationName: configuration.applicationName,
+            settings: configuration.sessionSettings
+        )
         connection = fresh
         return fresh
     }

@@ -17,12 +17,20 @@ public final class PostgresPool: Sendable {
         public var maximumConnections: Int
         /// The `application_name` the server shows for these connections.
         public var applicationName: String
+        /// Settings made on every new connection (`set_config`), e.g. `plan_cache_mode`.
+        public var sessionSettings: [(name: String, value: String)]
 
         /// Creates a configuration.
-        public init(connectionString: String, maximumConnections: Int = 8, applicationName: String = "herald") {
+        public init(
+            connectionString: String,
+            maximumConnections: Int = 8,
+            applicationName: String = "herald",
+            sessionSettings: [(name: String, value: String)] = []
+        ) {
             self.connectionString = connectionString
             self.maximumConnections = maximumConnections
             self.applicationName = applicationName
+            self.sessionSettings = sessionSettings
         }
     }
 
@@ -62,13 +70,7 @@ public final class PostgresPool: Sendable {
         let slot = try await self.lease()
         defer { self.release(slot) }
         let thread = self.state.withLock { $0.threads[slot] }
-        return try await body(
-            PostgresConnection(
-                thread: thread,
-                connectionString: self.configuration.connectionString,
-                applicationName: self.configuration.applicationName
-            )
-        )
+        return try await body(PostgresConnection(thread: thread, configuration: self.configuration))
     }
 
     /// Runs one statement on a pooled connection.

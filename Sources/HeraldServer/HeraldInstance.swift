@@ -64,7 +64,16 @@ public final class HeraldInstance: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.pool = PostgresPool(
-            configuration: .init(connectionString: configuration.databaseURL, maximumConnections: configuration.poolSize),
+            configuration: .init(
+                connectionString: configuration.databaseURL,
+                maximumConnections: configuration.poolSize,
+                // Reads by (topic, seq) use one generic plan per connection: an ordered
+                // index scan of each partition that stops at the page's end. A custom plan
+                // is made with the statistics of the moment, which lag behind a partition
+                // that just filled; it then sorts the whole partition for every page
+                // (measured: a 1,000-row catch-up page 1 ms generic, 16 to 32 ms custom).
+                sessionSettings: [("plan_cache_mode", "force_generic_plan")]
+            ),
             logger: logger
         )
         self.publisher = Publisher(pool: self.pool, configuration: configuration.publisher, logger: logger)
@@ -154,7 +163,9 @@ public final class HeraldInstance: Sendable {
             ),
             configuration: .init(
                 address: .hostname(self.configuration.server.host, port: self.configuration.server.port),
-                serverName: "Herald"
+                serverName: "Herald",
+                // Thousands of subscribers may connect at once (a restart, a failover).
+                backlog: 4096
             ),
             services: [self.dispatcher, self.publisher, self.cursors, self.maintenance],
             onServerRunning: onServerRunning,

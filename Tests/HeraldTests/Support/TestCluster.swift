@@ -31,7 +31,9 @@ actor TestCluster {
     private func started() throws -> EmbeddedPostgres {
         if let server { return server }
         let directory = TestCluster.makeTemporaryDirectory(prefix: "herald-tests")
-        let server = try EmbeddedPostgres(directory: directory)
+        var server = try EmbeddedPostgres(directory: directory)
+        // Tests run in parallel, each with servers of their own: room for their connections.
+        server.maximumConnections = 1000
         try server.start(logger: Logger(label: "test.cluster"))
         TestCluster.stopAtExit(server)
         self.server = server
