@@ -1,49 +1,75 @@
 #!/usr/bin/env bash
 # Herald beside its references, in one run, on this machine: see docs/performance.md.
 #
-#   bench/compare.sh            every scenario
-#   bench/compare.sh publish    durable publish vs pgbench at concurrency 1, 16, 64 (+ batches)
+#   bench/compare.sh                 every scenario
+#   bench/compare.sh publish fanout  some of them: publish fanout idle catchup cluster many
 #
-# Environment: DURATION (seconds per measurement, default 10), PORT (default 18080),
-# CONCURRENCY (default "1 16 64"). Needs a release build (make release) and PostgreSQL.
+# Environment: DURATION (seconds per measurement, default 10), CONCURRENCY (default
+# "1 16 64"). Needs a release build (make release), PostgreSQL, and for the Nchan rows
+# nginx with libnginx-mod-nchan (apt-get install nginx libnginx-mod-nchan).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
-PORT=${PORT:-18080}
 CONCURRENCY=${CONCURRENCY:-"1 16 64"}
-SCENARIOS=${*:-publish}
+SCENARIOS=${*:-publish fanout idle catchup cluster many}
 HERALD=$ROOT/.build/release/herald
 BENCH=$ROOT/.build/release/herald-bench
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+PORT=18080
+NCHAN_PORT=18081
 [ -x "$HERALD" ] && [ -x "$BENCH" ] || { echo "build first: make release" >&2; exit 1; }
 [ -n "$PGBIN" ] || { echo "PostgreSQL is not installed: apt-get install postgresql" >&2; exit 1; }
+HAVE_NCHAN=0
+[ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] && command -v nginx > /dev/null && HAVE_NCHAN=1
 
 WORK=$(mktemp -d /tmp/herald-bench.XXXXXX)
 chmod 755 "$WORK"
 RESULTS=()
-HERALD_PID=""
+PIDS=()
+PLOT=()
 cleanup() {
-    [ -n "$HERALD_PID" ] && kill -INT "$HERALD_PID" 2>/dev/null && wait "$HERALD_PID" 2>/dev/null || true
+    for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null || true; done
+    sleep 2
+    pkill -f "nginx -c $ROOT/bench/nchan.conf" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 row() { RESULTS+=("$1"); printf '%s\n' "$1"; }
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "-" }'; }
 
+# Starts `herald serve` on PORT over the embedded PostgreSQL in $WORK/data (or a URL); sets HERALD_PID.
 start_herald() {
-    "$HERALD" serve --data-dir "$WORK/data" --port "$PORT" --log-level warning "$@" > "$WORK/herald.log" 2>&1 &
+    local port=$1; shift
+    "$HERALD" serve --data-dir "$WORK/data" --port "$port" --log-level warning "$@" > "$WORK/herald-$port.log" 2>&1 &
     HERALD_PID=$!
+    PIDS+=("$HERALD_PID")
     for _ in $(seq 1 600); do
-        curl -sf "http://127.0.0.1:$PORT/readyz" > /dev/null 2>&1 && return 0
+        curl -sf "http://127.0.0.1:$port/readyz" > /dev/null 2>&1 && return 0
         sleep 0.1
     done
-    cat "$WORK/herald.log" >&2
+    cat "$WORK/herald-$port.log" >&2
     exit 1
 }
 
-# pgbench with per-transaction logs, so its p50/p99 are computed like Herald's.
-# Prints "tps p50_ms p99_ms".
+stop_pid() { kill -INT "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+stop_herald_all() { for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && stop_pid "$pid"; done; PIDS=(); rm -rf "$WORK/data"; }
+
+start_nchan() {
+    mkdir -p "$WORK/nchan/tmp"
+    nginx -c "$ROOT/bench/nchan.conf" -p "$WORK/nchan" > "$WORK/nchan.log" 2>&1 &
+    NCHAN_PID=$!
+    for _ in $(seq 1 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$NCHAN_PORT/pub/ping" -d x && break
+        sleep 0.1
+    done
+    NCHAN_WORKER=$(pgrep -f "nginx: worker process" | head -1)
+}
+stop_nchan() { kill -QUIT "$NCHAN_PID" 2>/dev/null || true; wait "$NCHAN_PID" 2>/dev/null || true; sleep 1; }
+
+# pgbench with per-transaction logs, so its p50/p99 are computed like Herald's. "tps p50 p99".
 run_pgbench() {
     local clients=$1 script=$2
     local threads=$(( clients < 2 ? 1 : 2 ))
@@ -56,12 +82,8 @@ run_pgbench() {
         END { printf "%.0f %.2f %.2f\n", tps, v[int(NR * 0.5) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000 }'
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f×", a / b; else print "-" }'; }
-
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
-
 scenario_publish() {
-    start_herald
+    start_herald $PORT
     DB="host=$WORK/data/run port=5432 user=postgres dbname=postgres"
     "$PGBIN/psql" -q "$DB" -c "INSERT INTO herald.topics (name) SELECT 'pgbench-' || i FROM generate_series(0, 3) i ON CONFLICT DO NOTHING"
     row ""
@@ -83,18 +105,135 @@ scenario_publish() {
     row "| 100 per transaction / request, concurrency 16 | pgbench notifications/s | pgbench p50 / p99 ms | Herald notifications/s (batch endpoint) | Herald p50 / p99 ms | Herald ÷ pgbench | load generator CPU |"
     row "| --- | --- | --- | --- | --- | --- | --- |"
     row "| | $pg_rate | $pg_p50 / $pg_p99 | $h_rate | $(echo "$line" | field p50_ms) / $(echo "$line" | field p99_ms) | $(ratio "$h_rate" "$pg_rate") | $(echo "$line" | field client_cpu) |"
-    kill -INT "$HERALD_PID"; wait "$HERALD_PID" || true; HERALD_PID=""
-    rm -rf "$WORK/data"
+    stop_herald_all
 }
 
-header="# Herald benchmark $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD), $(nproc) cores, $(uname -m), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+# One fanout measurement: prints the RESULT line.
+fanout_herald() { "$BENCH" fanout --port $PORT -s "$1" -r "$2" -d "$DURATION" --transport "${3:-sse}" --machine | grep '^RESULT'; }
+fanout_nchan() {
+    "$BENCH" fanout --port $NCHAN_PORT -s "$1" -r "$2" -d "$DURATION" --transport "${3:-sse}" --machine \
+        --subscribe-path "/sub/{topic}" --publish-path "/pub/{topic}" --publish-format raw | grep '^RESULT'
+}
+
+fanout_row() {
+    local label=$1 h=$2 n=$3
+    local hd hp nd np
+    hd=$(echo "$h" | field deliveries_per_s); hp=$(echo "$h" | field p99_ms)
+    if [ -n "$n" ]; then nd=$(echo "$n" | field deliveries_per_s); np=$(echo "$n" | field p99_ms); else nd="-"; np="-"; fi
+    row "| $label | $hd | $(echo "$h" | field p50_ms) / $hp | $(echo "$h" | field lost) | $nd | $( [ -n "$n" ] && echo "$(echo "$n" | field p50_ms) / $np" || echo -) | $(ratio "$hd" "${nd/-/0}") | $(ratio "$hp" "${np/-/0}") | $(echo "$h" | field client_cpu) |"
+}
+
+scenario_fanout() {
+    row ""
+    row "### Fan-out over SSE: publish at R/s to one topic with S subscribers (publish→deliver latency in ms)"
+    row ""
+    row "| S × R | Herald deliveries/s | Herald p50 / p99 | Herald lost | Nchan deliveries/s | Nchan p50 / p99 | deliveries Herald ÷ Nchan | p99 Herald ÷ Nchan | load generator CPU |"
+    row "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    local points="1000:100 10000:10 100:10 1000:10 3000:10"
+    declare -A H N
+    start_herald $PORT
+    for point in $points; do H[$point]=$(fanout_herald "${point%%:*}" "${point##*:}"); done
+    stop_herald_all
+    if [ $HAVE_NCHAN = 1 ]; then
+        start_nchan
+        for point in $points; do N[$point]=$(fanout_nchan "${point%%:*}" "${point##*:}"); done
+        stop_nchan
+    fi
+    for point in $points; do
+        fanout_row "${point%%:*} × ${point##*:}/s" "${H[$point]}" "${N[$point]:-}"
+        PLOT+=("${point%%:*} ${point##*:} $(echo "${H[$point]}" | field p99_ms) $(echo "${N[$point]:-}" | field p99_ms)")
+    done
+}
+
+scenario_idle() {
+    row ""
+    row "### Memory per idle connection (server RSS growth over 10,000 idle subscribers, fresh server each)"
+    row ""
+    row "| transport | Herald KiB / connection | Nchan KiB / connection | Herald ÷ Nchan |"
+    row "| --- | --- | --- | --- |"
+    for transport in sse ws; do
+        start_herald $PORT
+        h=$("$BENCH" idle --port $PORT --server-pid "$HERALD_PID" -s 10000 --transport $transport --machine | grep '^RESULT' | field kib_per_connection)
+        stop_herald_all
+        n="-"
+        if [ $HAVE_NCHAN = 1 ]; then
+            start_nchan
+            n=$("$BENCH" idle --port $NCHAN_PORT --server-pid "$NCHAN_WORKER" -s 10000 --transport $transport \
+                --subscribe-path "/sub/idle-{i}" --machine | grep '^RESULT' | field kib_per_connection)
+            stop_nchan
+        fi
+        row "| $transport | $h | $n | $(ratio "$h" "${n/-/0}") |"
+    done
+}
+
+scenario_catchup() {
+    start_herald $PORT
+    line=$("$BENCH" catchup --port $PORT -m 100000 --machine | grep '^RESULT')
+    row ""
+    row "### Catch-up: one SSE subscriber reading 100,000 stored notifications from topic:0"
+    row ""
+    row "| notifications/s |"
+    row "| --- |"
+    row "| $(echo "$line" | field notifications_per_s) |"
+    stop_herald_all
+}
+
+scenario_cluster() {
+    start_herald $PORT
+    start_herald $((PORT + 1)) --no-migrate
+    line=$("$BENCH" fanout --port $((PORT + 1)) --publish-port $PORT -s 100 -r 100 -d "$DURATION" --machine | grep '^RESULT')
+    row ""
+    row "### Cross-instance: publish through one instance, 100 SSE subscribers on another, 100/s"
+    row ""
+    row "| p50 ms | p99 ms | lost |"
+    row "| --- | --- | --- |"
+    row "| $(echo "$line" | field p50_ms) | $(echo "$line" | field p99_ms) | $(echo "$line" | field lost) |"
+    stop_herald_all
+}
+
+scenario_many() {
+    # 50,000 subscribers: a process may hold 20,000 files here, so three Herald instances on
+    # one database take ~16,700 each, and three load generators hold one share each.
+    start_herald $PORT
+    start_herald $((PORT + 1)) --no-migrate
+    start_herald $((PORT + 2)) --no-migrate
+    local benches=()
+    for k in 0 1 2; do
+        "$BENCH" fanout --port $((PORT + k)) -s 16667 -r 5 -d "$DURATION" --threads 1 --topic "many$k" \
+            --source-address "127.0.0.$((10 + k))" --machine > "$WORK/many-$k.out" 2>&1 &
+        benches+=($!)
+    done
+    for pid in "${benches[@]}"; do wait "$pid" || true; done
+    local ready=0 lost=0 worst=0
+    for k in 0 1 2; do
+        line=$(grep '^RESULT' "$WORK/many-$k.out" || echo "")
+        ready=$((ready + $(echo "$line" | field subscribers)))
+        lost=$((lost + $(echo "$line" | field lost)))
+        worst=$(awk -v a="$worst" -v b="$(echo "$line" | field p99_ms)" 'BEGIN { print (b > a ? b : a) }')
+    done
+    row ""
+    row "### 50,000 concurrent SSE subscribers (3 instances × 16,667: the limit is 20,000 open files per process)"
+    row ""
+    row "| subscribers connected | lost | worst p99 ms |"
+    row "| --- | --- | --- |"
+    row "| $ready | $lost | $worst |"
+    stop_herald_all
+}
+
+header="# Herald benchmark $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD), $(nproc) cores, $(uname -m), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), ${DURATION} s per measurement"
 echo "$header"
 for scenario in $SCENARIOS; do
     "scenario_$scenario"
 done
 
 mkdir -p "$ROOT/bench/results"
-out="$ROOT/bench/results/$(date -u +%Y%m%d-%H%M)-$(git -C "$ROOT" rev-parse --short HEAD).md"
+stamp="$(date -u +%Y%m%d-%H%M)-$(git -C "$ROOT" rev-parse --short HEAD)"
+out="$ROOT/bench/results/$stamp.md"
 { echo "$header"; printf '%s\n' "${RESULTS[@]}"; } > "$out"
+if [ ${#PLOT[@]} -gt 0 ]; then
+    printf '%s\n' "${PLOT[@]}" | python3 "$ROOT/bench/plot.py" > "$ROOT/bench/results/$stamp-p99.svg"
+    cp "$ROOT/bench/results/$stamp-p99.svg" "$ROOT/docs/fanout-p99.svg"
+    echo "plot: bench/results/$stamp-p99.svg (copied to docs/fanout-p99.svg)"
+fi
 echo
 echo "written to ${out#$ROOT/}"

@@ -23,6 +23,8 @@ struct FanoutScenario: AsyncParsableCommand {
     @Option(help: "Topic.") var topic = "fanout"
     @Option(help: "Event-loop threads of the load generator.") var threads = 1
     @Option(help: "Publishing connections.") var publishers = 4
+    @Option(help: "First loopback source address for subscribers (127.0.0.N and up, 20,000 each), so several generators do not share ports.")
+    var sourceAddress = "127.0.0.2"
     @Flag(help: "Print one machine-readable line (key=value) at the end.") var machine = false
 
     func run() async throws {
@@ -32,7 +34,8 @@ struct FanoutScenario: AsyncParsableCommand {
         let topic = "\(self.topic)-\(Int(Date().timeIntervalSince1970))"
         let subscribePath = (self.subscribePath ?? (transport == .sse ? "/v1/sse?topics={topic}" : "/v1/ws?topics={topic}"))
             .replacingOccurrences(of: "{topic}", with: topic)
-        let pool = SubscriberPool(group: group, host: self.host, port: self.port, transport: transport)
+        var pool = SubscriberPool(group: group, host: self.host, port: self.port, transport: transport)
+        pool.sourceBase = Int(self.sourceAddress.split(separator: ".").last ?? "2") ?? 2
         let connectStarted = Date()
         let ready = await pool.connect(count: self.subscribers) { _ in subscribePath }
         print(String(format: "fanout: %d of %d %@ subscribers ready in %.1f s", ready, self.subscribers, transport.rawValue, Date().timeIntervalSince(connectStarted)))

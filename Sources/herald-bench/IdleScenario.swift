@@ -19,6 +19,8 @@ struct IdleScenario: AsyncParsableCommand {
     @Option(help: "Topics the subscribers spread over.") var topics = 1
     @Option(help: "Event-loop threads of the load generator.") var threads = 2
     @Option(help: "Seconds to hold the connections before measuring.") var settle = 3.0
+    @Option(help: "First loopback source address for subscribers (127.0.0.N and up, 20,000 each), so several generators do not share ports.")
+    var sourceAddress = "127.0.0.2"
     @Flag(help: "Print one machine-readable line (key=value) at the end.") var machine = false
 
     func run() async throws {
@@ -29,7 +31,8 @@ struct IdleScenario: AsyncParsableCommand {
         let template = self.subscribePath ?? (transport == .sse ? "/v1/sse?topics={topic}" : "/v1/ws?topics={topic}")
         let topics = self.topics
         let stamp = Int(Date().timeIntervalSince1970)
-        let pool = SubscriberPool(group: group, host: self.host, port: self.port, transport: transport)
+        var pool = SubscriberPool(group: group, host: self.host, port: self.port, transport: transport)
+        pool.sourceBase = Int(self.sourceAddress.split(separator: ".").last ?? "2") ?? 2
         let ready = await pool.connect(count: self.subscribers) { index in
             template.replacingOccurrences(of: "{topic}", with: "idle-\(stamp)-\(index % topics)")
                 .replacingOccurrences(of: "{i}", with: String(index))

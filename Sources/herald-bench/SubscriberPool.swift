@@ -15,6 +15,8 @@ struct SubscriberPool {
     let host: String
     let port: Int
     let transport: Transport
+    /// The first loopback source address (127.0.0.N); 20,000 connections each.
+    var sourceBase = 2
     /// One per event loop.
     let stats: [ObjectIdentifier: DeliveryStats]
 
@@ -67,7 +69,7 @@ struct SubscriberPool {
                 }
             }
         // Loopback has 28,000 ephemeral ports per source address: use 127.0.0.2 and up.
-        if self.host.hasPrefix("127."), let source = try? SocketAddress(ipAddress: "127.0.0.\(2 + index / 20000)", port: 0) {
+        if self.host.hasPrefix("127."), let source = try? SocketAddress(ipAddress: "127.0.0.\(self.sourceBase + index / 20000)", port: 0) {
             bootstrap = bootstrap.bind(to: source)
         }
         bootstrap.connect(host: self.host, port: self.port).whenFailure { error in
