@@ -10,6 +10,10 @@ public final class EncodedNotification: Sendable {
     /// Its Server-Sent Events lines after the `id:` line:
     /// `event: <event>\ndata: <json>\n\n`.
     public let sseEventAndData: ByteBuffer
+    /// The whole event as a subscriber of this topic alone receives it (its `id:` is the
+    /// cursor `topic:seq`), framed as one HTTP/1.1 chunk (`SSEChunk`): the same buffer is
+    /// written to every such subscriber, with no per-subscriber encoding.
+    public let sseSingleTopicChunk: ByteBuffer
 
     /// Encodes `notification`.
     public init(_ notification: Notification) {
@@ -26,6 +30,14 @@ public final class EncodedNotification: Sendable {
         sse.writeBytes(bytes)
         sse.writeStaticString("\n\n")
         self.sseEventAndData = sse
+        self.sseSingleTopicChunk = SSEChunk.framed { buffer in
+            buffer.writeStaticString("id: ")
+            buffer.writeString(notification.topic)
+            buffer.writeStaticString(":")
+            buffer.writeString(String(notification.seq))
+            buffer.writeStaticString("\n")
+            buffer.writeImmutableBuffer(sse)
+        }
     }
 
     /// The topic.

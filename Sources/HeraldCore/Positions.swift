@@ -71,4 +71,16 @@ public struct Positions: Sendable {
         self.seqs[topic] = encoded.seq
         events.append(.notification(encoded, cursor: self.cursorText))
     }
+
+    /// Accepts `encoded` when it is the very next notification of the only topic and has
+    /// not expired: its event is then the same for every subscriber of that topic alone
+    /// (`EncodedNotification.sseSingleTopicChunk`). Otherwise changes nothing and returns
+    /// false; `accept(_:now:into:)` then decides.
+    public mutating func acceptAlone(_ encoded: EncodedNotification, now: PostgresTimestamp) -> Bool {
+        guard self.topics.count == 1, self.topics[0] == encoded.topic, self.seqs[encoded.topic] == encoded.seq - 1
+        else { return false }
+        if let expires = encoded.notification.expiresAt, expires <= now { return false }
+        self.seqs[encoded.topic] = encoded.seq
+        return true
+    }
 }

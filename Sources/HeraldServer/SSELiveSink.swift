@@ -45,6 +45,7 @@ final class SSELiveSink: LiveSink {
         guard let last = batch.last else { return }
         let writable = self.handler.isWritable
         var events: [Subscription.Event] = []
+        var shared: EncodedNotification?
         let outcome = self.state.withLock { state -> (leave: Positions?, inbox: SubscriberInbox?, active: Bool) in
             guard var positions = state.positions else { return (nil, state.inbox, false) }
             guard writable else {
@@ -52,13 +53,23 @@ final class SSELiveSink: LiveSink {
                 return (positions, state.inbox, false)
             }
             let now = PostgresTimestamp.now
-            for encoded in batch { positions.accept(encoded, now: now, into: &events) }
+            if batch.count == 1, positions.acceptAlone(last, now: now) {
+                // The common case: the same bytes as every other subscriber of the topic.
+                shared = last
+            } else {
+                for encoded in batch { positions.accept(encoded, now: now, into: &events) }
+            }
             state.positions = positions
             return (nil, state.inbox, true)
         }
         guard outcome.active else {
             // Not delivering (anymore): the batch is dropped and read again from the database.
             outcome.inbox?.leaveDirect(self, positions: outcome.leave, overflowed: topic, through: last.seq)
+            return
+        }
+        if let shared {
+            self.handler.writeChunk(shared.sseSingleTopicChunk)
+            if let cursors { cursors.store.record(client: cursors.client, [(shared.topic, shared.seq)]) }
             return
         }
         guard !events.isEmpty else { return }

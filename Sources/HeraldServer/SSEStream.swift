@@ -77,7 +77,7 @@ final class SSEStream: Sendable {
         headers[.date] = HTTPDate.now
         headers[.server] = "Herald"
         let head = HTTPResponse(status: .ok, headerFields: headers)
-        let retry = SSEEncoding.chunk { $0.writeString("retry: \(Self.retryMilliseconds)\n\n") }
+        let retry = SSEChunk.framed { $0.writeString("retry: \(Self.retryMilliseconds)\n\n") }
         self.loop.execute {
             self.handler.writeStream(.head(head), flush: true)
             self.handler.writeChunk(retry)

@@ -1,0 +1,53 @@
+import Foundation
+@testable import HeraldCore
+import HeraldPostgres
+@testable import HeraldServer
+import NIOCore
+import Testing
+
+@Suite("SSE: the bytes shared by every subscriber of a topic alone")
+struct SSEFastPathTests {
+    static func encoded(_ topic: String, _ seq: Int64, expiresAt: PostgresTimestamp? = nil) -> EncodedNotification {
+        EncodedNotification(
+            Notification(
+                topic: topic, seq: seq, id: UUID(), event: "message", data: #"{"n":"é \"q\""}"#,
+                createdAt: .now, expiresAt: expiresAt
+            )
+        )
+    }
+
+    @Test("the shared chunk is byte for byte what the per-subscriber encoding writes for that subscriber")
+    func sharedChunkMatchesEncoding() {
+        let next = Self.encoded("orders", 8)
+        var positions = Positions()
+        positions.set("orders", 7)
+        var events: [Subscription.Event] = []
+        positions.accept(next, now: .now, into: &events)
+        let (general, _) = SSEEncoding.encode(events)
+        #expect(String(buffer: next.sseSingleTopicChunk) == String(buffer: general))
+        #expect(String(buffer: next.sseSingleTopicChunk).contains("id: orders:8\nevent: message\ndata: {"))
+    }
+
+    @Test("only the very next, unexpired notification of a subscriber's only topic takes the shared path")
+    func acceptAlone() {
+        var positions = Positions()
+        positions.set("a", 4)
+        let accepted = positions.acceptAlone(Self.encoded("a", 5), now: .now)
+        #expect(accepted)
+        #expect(positions["a"] == 5)
+        let repeated = positions.acceptAlone(Self.encoded("a", 5), now: .now)
+        #expect(!repeated, "a repeat")
+        let gap = positions.acceptAlone(Self.encoded("a", 7), now: .now)
+        #expect(!gap, "a gap needs a reset first")
+        let past = PostgresTimestamp(microsecondsSinceEpoch: PostgresTimestamp.now.microsecondsSinceEpoch - 1_000_000)
+        let expired = positions.acceptAlone(Self.encoded("a", 6, expiresAt: past), now: .now)
+        #expect(!expired, "expired")
+        #expect(positions["a"] == 5, "a refusal changes nothing")
+
+        var two = Positions()
+        two.set("a", 0)
+        two.set("b", 0)
+        let shared = two.acceptAlone(Self.encoded("a", 1), now: .now)
+        #expect(!shared, "the id of a two-topic subscriber names both")
+    }
+}
