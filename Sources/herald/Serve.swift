@@ -144,7 +144,8 @@ struct Serve: AsyncParsableCommand {
                 let address = channel.localAddress
                 logger.notice("Herald is listening on http://\(server.host):\(address?.port ?? server.port)")
             }
-            var group = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            let watchdog = ShutdownWatchdog(timeout: shutdownTimeout, grace: .seconds(5), embedded: embedded, logger: logger)
+            var group = ServiceGroupConfiguration(services: [app, watchdog], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             group.maximumGracefulShutdownDuration = shutdownTimeout
             try await ServiceGroup(configuration: group).run()
         } catch {
