@@ -2,9 +2,10 @@
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 APT_PACKAGES := postgresql libpq-dev acl
+BENCH_APT_PACKAGES := nginx libnginx-mod-nchan
 PORT ?= 8080
 
-.PHONY: run test build release deps clean
+.PHONY: run test build release bench deps bench-deps clean
 
 ## Build and start Herald on its embedded PostgreSQL at http://127.0.0.1:$(PORT).
 run: deps build
@@ -23,14 +24,27 @@ build:
 release:
 	$(SWIFT) build -c release
 
+## Herald beside pgbench and Nchan, in one run (docs/performance.md).
+## SCENARIOS="publish fanout" runs some of them.
+bench: bench-deps release
+	bench/compare.sh $(SCENARIOS)
+
 ## Install PostgreSQL, libpq and acl with apt-get when they are missing.
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
-	fi
+	@$(call apt_install,$(APT_PACKAGES))
+
+## The same, plus Nginx with Nchan, the fan-out reference of the benchmarks.
+bench-deps:
+	@$(call apt_install,$(APT_PACKAGES) $(BENCH_APT_PACKAGES))
+
+define apt_install
+missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+if [ -n "$$missing" ]; then \
+	echo "installing:$$missing"; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+fi
+endef
 
 clean:
 	rm -rf .build
