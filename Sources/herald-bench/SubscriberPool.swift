@@ -31,18 +31,25 @@ struct SubscriberPool {
     }
 
     /// Opens `count` subscribers on `path(i)`, at most `concurrency` connecting at once;
-    /// returns how many are ready.
-    func connect(count: Int, concurrency: Int = 500, path: @escaping (Int) -> String) async -> Int {
+    /// returns how many are ready. Like a real client (an `EventSource` reconnects), one
+    /// that failed to connect tries again, up to `attempts` times in all, a second apart:
+    /// when thousands connect at once to a busy server, some connects time out.
+    func connect(count: Int, concurrency: Int = 500, attempts: Int = 4, path: @escaping (Int) -> String) async -> Int {
         var ready = 0
-        var index = 0
-        while index < count {
-            let batch = min(concurrency, count - index)
-            var futures: [EventLoopFuture<Void>] = []
-            for offset in 0..<batch {
-                futures.append(self.open(index + offset, path: path(index + offset)))
+        var pending = Array(0..<count)
+        for attempt in 1...max(attempts, 1) where !pending.isEmpty {
+            if attempt > 1 { try? await Task.sleep(for: .seconds(1)) }
+            var failed: [Int] = []
+            var start = 0
+            while start < pending.count {
+                let batch = pending[start..<min(start + concurrency, pending.count)]
+                let futures = batch.map { (index: $0, future: self.open($0, path: path($0))) }
+                for (index, future) in futures {
+                    if (try? await future.get()) != nil { ready += 1 } else { failed.append(index) }
+                }
+                start += concurrency
             }
-            for future in futures where (try? await future.get()) != nil { ready += 1 }
-            index += batch
+            pending = failed
         }
         return ready
     }
