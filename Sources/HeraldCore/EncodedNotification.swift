@@ -30,7 +30,7 @@ public final class EncodedNotification: Sendable {
         sse.writeBytes(bytes)
         sse.writeStaticString("\n\n")
         self.sseEventAndData = sse
-        self.sseSingleTopicChunk = SSEChunk.framed { buffer in
+        self.sseSingleTopicChunk = SSEChunk.framed(capacity: sse.readableBytes + notification.topic.utf8.count + 26) { buffer in
             buffer.writeStaticString("id: ")
             buffer.writeString(notification.topic)
             buffer.writeStaticString(":")

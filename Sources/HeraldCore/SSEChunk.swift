@@ -9,10 +9,9 @@ public enum SSEChunk {
     /// Bytes a chunk's framing adds: the size line and the closing CRLF.
     public static let overhead = 12
 
-    /// A buffer holding what `write` writes, as one chunk.
-    public static func framed(capacity: Int = 256, _ write: (inout ByteBuffer) -> Void) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(capacity)
+    /// A buffer holding what `write` writes, as one chunk; `capacity` is a size hint.
+    public static func framed(capacity: Int = 64, _ write: (inout ByteBuffer) -> Void) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: capacity + Self.overhead)
         let start = Self.begin(&buffer)
         write(&buffer)
         Self.end(&buffer, from: start)
