@@ -149,14 +149,16 @@ scenario_idle() {
     row ""
     row "### Memory per idle connection (server RSS growth over 10,000 idle subscribers, fresh server each)"
     row ""
-    row "| transport | Herald KiB / connection | Nchan KiB / connection | Herald ÷ Nchan |"
+    row "| connection | Herald KiB / connection | Nchan KiB / connection | Herald ÷ Nchan |"
     row "| --- | --- | --- | --- |"
-    for transport in sse ws; do
+    # sse and ws are subscribers; tcp (accepted, nothing sent) and http (one GET, then idle
+    # keep-alive; Herald only) show what a connection costs before any subscription.
+    for transport in sse ws tcp http; do
         start_herald $PORT
         h=$("$BENCH" idle --port $PORT --server-pid "$HERALD_PID" -s 10000 --transport $transport --machine | grep '^RESULT' | field kib_per_connection)
         stop_herald_all
         n="-"
-        if [ $HAVE_NCHAN = 1 ]; then
+        if [ $HAVE_NCHAN = 1 ] && [ $transport != http ]; then
             start_nchan
             n=$("$BENCH" idle --port $NCHAN_PORT --server-pid "$NCHAN_WORKER" -s 10000 --transport $transport \
                 --subscribe-path "/sub/idle-{i}" --machine | grep '^RESULT' | field kib_per_connection)

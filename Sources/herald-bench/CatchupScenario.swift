@@ -20,7 +20,9 @@ struct CatchupScenario: AsyncParsableCommand {
     @Flag(help: "Print one machine-readable line (key=value) at the end.") var machine = false
 
     func run() async throws {
-        guard let transport = SubscriberPool.Transport(rawValue: self.transport) else { throw ValidationError("--transport sse or ws") }
+        guard let transport = SubscriberPool.Transport(rawValue: self.transport), transport == .sse || transport == .ws else {
+            throw ValidationError("--transport sse or ws")
+        }
         let topic = "catchup-\(Int(Date().timeIntervalSince1970))"
         // Store the messages with the batch endpoint, 1000 at a time, over 4 connections.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

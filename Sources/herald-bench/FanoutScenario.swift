@@ -28,7 +28,9 @@ struct FanoutScenario: AsyncParsableCommand {
     @Flag(help: "Print one machine-readable line (key=value) at the end.") var machine = false
 
     func run() async throws {
-        guard let transport = SubscriberPool.Transport(rawValue: self.transport) else { throw ValidationError("--transport sse or ws") }
+        guard let transport = SubscriberPool.Transport(rawValue: self.transport), transport == .sse || transport == .ws else {
+            throw ValidationError("--transport sse or ws")
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.threads)
         defer { group.shutdownGracefully { _ in } }
         let topic = "\(self.topic)-\(Int(Date().timeIntervalSince1970))"

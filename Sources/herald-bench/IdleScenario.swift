@@ -14,7 +14,8 @@ struct IdleScenario: AsyncParsableCommand {
     @Option(help: "Server port.") var port = 8080
     @Option(help: "PID of the server process to measure (for Nchan: its worker).") var serverPID: Int32
     @Option(help: "Subscribe path; {topic} and {i} are replaced. Default: Herald's, for the transport.") var subscribePath: String?
-    @Option(help: "sse or ws.") var transport = "sse"
+    @Option(help: "sse or ws; or, to see what a connection itself costs, tcp (connect, send nothing) or http (GET the path, then stay open).")
+    var transport = "sse"
     @Option(name: .shortAndLong, help: "Subscribers.") var subscribers = 10000
     @Option(help: "Topics the subscribers spread over.") var topics = 1
     @Option(help: "Event-loop threads of the load generator.") var threads = 2
@@ -24,11 +25,11 @@ struct IdleScenario: AsyncParsableCommand {
     @Flag(help: "Print one machine-readable line (key=value) at the end.") var machine = false
 
     func run() async throws {
-        guard let transport = SubscriberPool.Transport(rawValue: self.transport) else { throw ValidationError("--transport sse or ws") }
+        guard let transport = SubscriberPool.Transport(rawValue: self.transport) else { throw ValidationError("--transport sse, ws, tcp or http") }
         guard let before = ProcessUsage.residentBytes(pid: self.serverPID) else { throw BenchError("no process \(self.serverPID)") }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.threads)
         defer { group.shutdownGracefully { _ in } }
-        let template = self.subscribePath ?? (transport == .sse ? "/v1/sse?topics={topic}" : "/v1/ws?topics={topic}")
+        let template = self.subscribePath ?? (transport == .ws ? "/v1/ws?topics={topic}" : transport == .http ? "/healthz" : "/v1/sse?topics={topic}")
         let topics = self.topics
         let stamp = Int(Date().timeIntervalSince1970)
         var pool = SubscriberPool(group: group, host: self.host, port: self.port, transport: transport)

@@ -10,14 +10,26 @@ final class SSESubscriber: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
+    /// What the connection does.
+    enum Mode {
+        /// Subscribe, read the stream, close when it ends.
+        case stream
+        /// Send nothing; ready once connected.
+        case connectOnly
+        /// Send the GET, keep the connection open after the answer.
+        case keepAlive
+    }
+
     let path: String
     let host: String
     let stats: DeliveryStats
+    let mode: Mode
     let onReady: EventLoopPromise<Void>
     private var line: [UInt8] = []
     private var ready = false
 
-    init(host: String, path: String, stats: DeliveryStats, onReady: EventLoopPromise<Void>) {
+    init(host: String, path: String, stats: DeliveryStats, onReady: EventLoopPromise<Void>, mode: Mode = .stream) {
+        self.mode = mode
         self.host = host
         self.path = path
         self.stats = stats
@@ -25,6 +37,12 @@ final class SSESubscriber: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        if self.mode == .connectOnly {
+            self.stats.connected += 1
+            self.ready = true
+            self.onReady.succeed()
+            return
+        }
         var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: self.path)
         head.headers.add(name: "Host", value: self.host)
         head.headers.add(name: "Accept", value: "text/event-stream")
@@ -55,7 +73,7 @@ final class SSESubscriber: ChannelInboundHandler, @unchecked Sendable {
                 }
             }
         case .end:
-            context.close(promise: nil)
+            if self.mode != .keepAlive { context.close(promise: nil) }
         }
     }
 

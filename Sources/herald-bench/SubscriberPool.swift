@@ -9,6 +9,10 @@ struct SubscriberPool {
     enum Transport: String, CaseIterable {
         case sse
         case ws
+        /// A connection that sends nothing (the server's cost of an accepted connection).
+        case tcp
+        /// One GET of the path, then the connection is kept open (keep-alive) and idle.
+        case http
     }
 
     let group: MultiThreadedEventLoopGroup
@@ -65,10 +69,11 @@ struct SubscriberPool {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     switch transport {
-                    case .sse:
+                    case .sse, .tcp, .http:
+                        let mode: SSESubscriber.Mode = transport == .tcp ? .connectOnly : transport == .http ? .keepAlive : .stream
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         try channel.pipeline.syncOperations.addHandler(
-                            SSESubscriber(host: host, path: path, stats: stats, onReady: promise)
+                            SSESubscriber(host: host, path: path, stats: stats, onReady: promise, mode: mode)
                         )
                     case .ws:
                         try WebSocketSubscriber.configure(channel, host: host, path: path, stats: stats, ready: promise)
