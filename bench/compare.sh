@@ -183,7 +183,7 @@ scenario_catchup() {
 scenario_cluster() {
     start_herald $PORT
     start_herald $((PORT + 1)) --no-migrate
-    line=$("$BENCH" fanout --port $((PORT + 1)) --publish-port $PORT -s 100 -r 100 -d "$DURATION" --machine | grep '^RESULT')
+    line=$("$BENCH" cluster --publish-port $PORT --subscribe-port $((PORT + 1)) -s 100 -r 100 -d "$DURATION" --machine | grep '^RESULT')
     row ""
     row "### Cross-instance: publish through one instance, 100 SSE subscribers on another, 100/s"
     row ""

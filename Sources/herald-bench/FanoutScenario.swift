@@ -28,6 +28,11 @@ struct FanoutScenario: AsyncParsableCommand {
     @Flag(help: "Print one machine-readable line (key=value) at the end.") var machine = false
 
     func run() async throws {
+        try await self.measure(label: "fanout")
+    }
+
+    /// Runs the measurement; `label` names the scenario in the machine-readable line.
+    func measure(label: String) async throws {
         guard let transport = SubscriberPool.Transport(rawValue: self.transport), transport == .sse || transport == .ws else {
             throw ValidationError("--transport sse or ws")
         }
@@ -97,8 +102,8 @@ struct FanoutScenario: AsyncParsableCommand {
         if self.machine {
             print(
                 String(
-                    format: "RESULT scenario=fanout transport=%@ subscribers=%d rate=%.0f deliveries_per_s=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f lost=%d client_cpu=%.2f",
-                    transport.rawValue, ready, self.rate, Double(received) / measuredSeconds, latencies.milliseconds(at: 50),
+                    format: "RESULT scenario=%@ transport=%@ subscribers=%d rate=%.0f deliveries_per_s=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f lost=%d client_cpu=%.2f",
+                    label, transport.rawValue, ready, self.rate, Double(received) / measuredSeconds, latencies.milliseconds(at: 50),
                     latencies.milliseconds(at: 90), latencies.milliseconds(at: 99), latencies.maxMilliseconds, lost, cpu / wall
                 )
             )
