@@ -69,7 +69,7 @@ struct Serve: AsyncParsableCommand {
     @Option(
         name: .customLong("shutdown-timeout"),
         help: ArgumentHelp(
-            "On SIGTERM/SIGINT, how long to let streams end and publishes finish before stopping hard. (env: HERALD_SHUTDOWN_TIMEOUT, default: 10s)",
+            "On SIGTERM/SIGINT, how long to let streams end and publishes finish before stopping hard; 5 s after it Herald exits 1 whatever still runs. (env: HERALD_SHUTDOWN_TIMEOUT, default: 10s)",
             valueName: "duration"
         )
     )
