@@ -12,6 +12,7 @@ import Glibc
 final class HeraldProcess: Sendable {
     private struct State: Sendable {
         var output = Data()
+        var outputEnded = false
         var exitStatus: Int32?
     }
 
@@ -77,6 +78,7 @@ final class HeraldProcess: Sendable {
                 }
             }
             close(readEnd)
+            state.withLock { $0.outputEnded = true }
         }
         reader.start()
     }
@@ -114,8 +116,11 @@ final class HeraldProcess: Sendable {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let status = self.reap(blocking: false) {
-                // Let the reader thread take the last output.
-                try await Task.sleep(for: .milliseconds(50))
+                // Let the reader thread take the last output (end of file), for a moment at most.
+                let outputDeadline = ContinuousClock.now + .seconds(2)
+                while !self.state.withLock({ $0.outputEnded }), ContinuousClock.now < outputDeadline {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
                 return status
             }
             guard ContinuousClock.now < deadline else {
