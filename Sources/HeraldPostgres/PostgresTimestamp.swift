@@ -30,18 +30,9 @@ public struct PostgresTimestamp: Hashable, Comparable, Sendable, CustomStringCon
     public func appendRFC3339(to bytes: inout [UInt8]) {
         let micros = self.microsecondsSinceEpoch
         let millisTotal = micros >= 0 ? micros / 1000 : (micros - 999) / 1000
-        var days = millisTotal >= 0 ? millisTotal / 86_400_000 : (millisTotal - 86_399_999) / 86_400_000
+        let days = millisTotal >= 0 ? millisTotal / 86_400_000 : (millisTotal - 86_399_999) / 86_400_000
         let millisOfDay = millisTotal - days * 86_400_000
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        days += 719_468
-        let era = (days >= 0 ? days : days - 146_096) / 146_097
-        let dayOfEra = days - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let date = CivilDate(daysSinceEpoch: days)
 
         func digits(_ value: Int64, _ count: Int) {
             var divisor: Int64 = 1
@@ -53,11 +44,11 @@ public struct PostgresTimestamp: Hashable, Comparable, Sendable, CustomStringCon
                 divisor /= 10
             }
         }
-        digits(year, 4)
+        digits(date.year, 4)
         bytes.append(UInt8(ascii: "-"))
-        digits(month, 2)
+        digits(date.month, 2)
         bytes.append(UInt8(ascii: "-"))
-        digits(day, 2)
+        digits(date.day, 2)
         bytes.append(UInt8(ascii: "T"))
         digits(millisOfDay / 3_600_000, 2)
         bytes.append(UInt8(ascii: ":"))

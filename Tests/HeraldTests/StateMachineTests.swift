@@ -1,5 +1,6 @@
 @testable import HeraldCore
 @testable import HeraldPostgres
+@testable import HeraldServer
 import Testing
 
 @Suite("State machines")
@@ -89,5 +90,14 @@ struct StateMachineTests {
         #expect(PostgresTimestamp(microsecondsSinceEpoch: 951_782_400_999_999).rfc3339 == "2000-02-29T00:00:00.999Z")
         #expect(PostgresTimestamp(microsecondsSinceEpoch: 4_102_444_799_000_000).rfc3339 == "2099-12-31T23:59:59.000Z")
         #expect(PostgresTimestamp(microsecondsSinceEpoch: -1).rfc3339 == "1969-12-31T23:59:59.999Z")
+    }
+
+    @Test("the HTTP Date header is RFC 9110's IMF-fixdate, from the same calendar arithmetic")
+    func httpDates() {
+        #expect(HTTPDate.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(HTTPDate.format(951_782_400) == "Tue, 29 Feb 2000 00:00:00 GMT")
+        #expect(HTTPDate.format(1_795_629_961) == "Wed, 25 Nov 2026 18:06:01 GMT")
+        let dayBefore = CivilDate(daysSinceEpoch: -1)
+        #expect([dayBefore.year, dayBefore.month, dayBefore.day] == [1969, 12, 31])
     }
 }
