@@ -12,11 +12,12 @@ public final class EncodedNotification: Sendable {
     public let sseEventAndData: ByteBuffer
     /// The whole event as a subscriber of this topic alone receives it (its `id:` is the
     /// cursor `topic:seq`), framed as one HTTP/1.1 chunk (`SSEChunk`): the same buffer is
-    /// written to every such subscriber, with no per-subscriber encoding.
-    public let sseSingleTopicChunk: ByteBuffer
+    /// written to every such live subscriber, with no per-subscriber encoding. Only made for
+    /// live delivery; a catch-up page is encoded per subscriber anyway.
+    public let sseSingleTopicChunk: ByteBuffer?
 
-    /// Encodes `notification`.
-    public init(_ notification: Notification) {
+    /// Encodes `notification`; `forLiveDelivery` also makes `sseSingleTopicChunk`.
+    public init(_ notification: Notification, forLiveDelivery: Bool = false) {
         self.notification = notification
         var bytes: [UInt8] = []
         bytes.reserveCapacity(192 + notification.data.utf8.count)
@@ -30,6 +31,10 @@ public final class EncodedNotification: Sendable {
         sse.writeBytes(bytes)
         sse.writeStaticString("\n\n")
         self.sseEventAndData = sse
+        guard forLiveDelivery else {
+            self.sseSingleTopicChunk = nil
+            return
+        }
         self.sseSingleTopicChunk = SSEChunk.framed(capacity: sse.readableBytes + notification.topic.utf8.count + 26) { buffer in
             buffer.writeStaticString("id: ")
             buffer.writeString(notification.topic)

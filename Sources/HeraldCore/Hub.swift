@@ -160,7 +160,7 @@ public final class Hub: Sendable {
                 try? await Task.sleep(for: .milliseconds(min(5000, 100 << min(failures, 6))))
                 continue
             }
-            let encoded = rows.map(EncodedNotification.init)
+            let encoded = rows.map { EncodedNotification($0, forLiveDelivery: true) }
             let inboxes = self.state.withLock { state -> [SubscriberInbox]? in
                 guard var feed = state.feeds[topic], feed.id == id else { return nil }
                 defer { state.feeds[topic] = feed }

@@ -45,7 +45,7 @@ final class SSELiveSink: LiveSink {
         guard let last = batch.last else { return }
         let writable = self.handler.isWritable
         var events: [Subscription.Event] = []
-        var shared: EncodedNotification?
+        var sharedChunk: ByteBuffer?
         let outcome = self.state.withLock { state -> (leave: Positions?, inbox: SubscriberInbox?, active: Bool) in
             guard var positions = state.positions else { return (nil, state.inbox, false) }
             guard writable else {
@@ -53,9 +53,9 @@ final class SSELiveSink: LiveSink {
                 return (positions, state.inbox, false)
             }
             let now = PostgresTimestamp.now
-            if batch.count == 1, positions.acceptAlone(last, now: now) {
+            if batch.count == 1, let chunk = last.sseSingleTopicChunk, positions.acceptAlone(last, now: now) {
                 // The common case: the same bytes as every other subscriber of the topic.
-                shared = last
+                sharedChunk = chunk
             } else {
                 for encoded in batch { positions.accept(encoded, now: now, into: &events) }
             }
@@ -67,9 +67,9 @@ final class SSELiveSink: LiveSink {
             outcome.inbox?.leaveDirect(self, positions: outcome.leave, overflowed: topic, through: last.seq)
             return
         }
-        if let shared {
-            self.handler.writeChunk(shared.sseSingleTopicChunk)
-            if let cursors { cursors.store.record(client: cursors.client, [(shared.topic, shared.seq)]) }
+        if let sharedChunk {
+            self.handler.writeChunk(sharedChunk)
+            if let cursors { cursors.store.record(client: cursors.client, [(last.topic, last.seq)]) }
             return
         }
         guard !events.isEmpty else { return }

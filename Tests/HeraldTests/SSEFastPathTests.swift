@@ -12,20 +12,22 @@ struct SSEFastPathTests {
             Notification(
                 topic: topic, seq: seq, id: UUID(), event: "message", data: #"{"n":"é \"q\""}"#,
                 createdAt: .now, expiresAt: expiresAt
-            )
+            ),
+            forLiveDelivery: true
         )
     }
 
     @Test("the shared chunk is byte for byte what the per-subscriber encoding writes for that subscriber")
-    func sharedChunkMatchesEncoding() {
+    func sharedChunkMatchesEncoding() throws {
         let next = Self.encoded("orders", 8)
         var positions = Positions()
         positions.set("orders", 7)
         var events: [Subscription.Event] = []
         positions.accept(next, now: .now, into: &events)
         let (general, _) = SSEEncoding.encode(events)
-        #expect(String(buffer: next.sseSingleTopicChunk) == String(buffer: general))
-        #expect(String(buffer: next.sseSingleTopicChunk).contains("id: orders:8\nevent: message\ndata: {"))
+        let shared = try #require(next.sseSingleTopicChunk)
+        #expect(String(buffer: shared) == String(buffer: general))
+        #expect(String(buffer: shared).contains("id: orders:8\nevent: message\ndata: {"))
     }
 
     @Test("only the very next, unexpired notification of a subscriber's only topic takes the shared path")
