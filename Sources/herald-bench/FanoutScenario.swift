@@ -41,8 +41,7 @@ struct FanoutScenario: AsyncParsableCommand {
         let topic = "\(self.topic)-\(Int(Date().timeIntervalSince1970))"
         let subscribePath = (self.subscribePath ?? (transport == .sse ? "/v1/sse?topics={topic}" : "/v1/ws?topics={topic}"))
             .replacingOccurrences(of: "{topic}", with: topic)
-        var pool = SubscriberPool(group: group, host: self.host, port: self.port, transport: transport)
-        pool.sourceBase = Int(self.sourceAddress.split(separator: ".").last ?? "2") ?? 2
+        let pool = SubscriberPool(group: group, host: self.host, port: self.port, transport: transport, sourceAddress: self.sourceAddress)
         let connectStarted = Date()
         let ready = await pool.connect(count: self.subscribers) { _ in subscribePath }
         print(String(format: "fanout: %d of %d %@ subscribers ready in %.1f s", ready, self.subscribers, transport.rawValue, Date().timeIntervalSince(connectStarted)))

@@ -32,8 +32,7 @@ struct IdleScenario: AsyncParsableCommand {
         let template = self.subscribePath ?? (transport == .ws ? "/v1/ws?topics={topic}" : transport == .http ? "/healthz" : "/v1/sse?topics={topic}")
         let topics = self.topics
         let stamp = Int(Date().timeIntervalSince1970)
-        var pool = SubscriberPool(group: group, host: self.host, port: self.port, transport: transport)
-        pool.sourceBase = Int(self.sourceAddress.split(separator: ".").last ?? "2") ?? 2
+        let pool = SubscriberPool(group: group, host: self.host, port: self.port, transport: transport, sourceAddress: self.sourceAddress)
         let ready = await pool.connect(count: self.subscribers) { index in
             template.replacingOccurrences(of: "{topic}", with: "idle-\(stamp)-\(index % topics)")
                 .replacingOccurrences(of: "{i}", with: String(index))

@@ -19,12 +19,15 @@ struct SubscriberPool {
     let host: String
     let port: Int
     let transport: Transport
-    /// The first loopback source address (127.0.0.N); 20,000 connections each.
-    var sourceBase = 2
+    /// The last number of the first loopback source address (127.0.0.N); 20,000
+    /// connections each.
+    let sourceBase: Int
     /// One per event loop.
     let stats: [ObjectIdentifier: DeliveryStats]
 
-    init(group: MultiThreadedEventLoopGroup, host: String, port: Int, transport: Transport) {
+    /// A pool connecting to `host:port`; on loopback from `sourceAddress` (127.0.0.N) and up.
+    init(group: MultiThreadedEventLoopGroup, host: String, port: Int, transport: Transport, sourceAddress: String = "127.0.0.2") {
+        self.sourceBase = Int(sourceAddress.split(separator: ".").last ?? "2") ?? 2
         self.group = group
         self.host = host
         self.port = port
