@@ -19,8 +19,10 @@ public final class CursorStore: Service, Sendable {
     private struct Pending {
         /// Recorded, not written yet.
         var recorded: [String: [String: Int64]] = [:]
-        /// Being written right now: still visible to readers until the write is done.
-        var writing: [String: [String: Int64]] = [:]
+        /// Batches being written right now, by flush (flushes may overlap: the periodic one
+        /// and an explicit one): still visible to readers until their write is done.
+        var writing: [Int: [String: [String: Int64]]] = [:]
+        var nextFlush = 0
     }
 
     /// Creates a store writing through `pool` every `interval`.
@@ -56,7 +58,9 @@ public final class CursorStore: Service, Sendable {
             throw HeraldError(.internalError, "cannot read cursors: \(error)")
         }
         let unwritten = self.pending.withLock { pending in
-            (pending.writing[client] ?? [:]).merging(pending.recorded[client] ?? [:]) { max($0, $1) }
+            pending.writing.values.reduce(pending.recorded[client] ?? [:]) { merged, batch in
+                merged.merging(batch[client] ?? [:]) { max($0, $1) }
+            }
         }
         for (topic, seq) in unwritten where seq > cursors[topic] ?? -1 {
             cursors[topic] = seq
@@ -66,13 +70,17 @@ public final class CursorStore: Service, Sendable {
 
     /// Writes what was recorded; what cannot be written now is kept for the next time.
     public func flush() async {
-        let batch = self.pending.withLock { pending -> [String: [String: Int64]] in
-            pending.writing = pending.recorded
+        let taken = self.pending.withLock { pending -> (flush: Int, batch: [String: [String: Int64]])? in
+            guard !pending.recorded.isEmpty else { return nil }
+            let flush = pending.nextFlush
+            pending.nextFlush += 1
+            let batch = pending.recorded
+            pending.writing[flush] = batch
             pending.recorded = [:]
-            return pending.writing
+            return (flush, batch)
         }
-        guard !batch.isEmpty else { return }
-        defer { self.pending.withLock { $0.writing = [:] } }
+        guard let (flush, batch) = taken else { return }
+        defer { self.pending.withLock { _ = $0.writing.removeValue(forKey: flush) } }
         var clients: [String] = []
         var topics: [String] = []
         var seqs: [Int64] = []
