@@ -49,7 +49,12 @@ struct SSETests {
         defer { Task { await server.stop() } }
         let stream = try await SSEClient.open("\(server.baseURL)/v1/sse?topics=quiet")
         defer { stream.close() }
-        try await Task.sleep(for: .milliseconds(1300))
+        // Three periods and a little more; on a loaded machine timers slip, so wait up to
+        // 4 s for the third comment rather than failing at exactly 1.3 s.
+        let started = ContinuousClock.now
+        while stream.commentCount < 3, ContinuousClock.now - started < .seconds(4) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
         #expect(stream.commentCount >= 3)
     }
 
