@@ -66,6 +66,15 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.handOff = try? context.pipeline.syncOperations.handler(type: StreamHandOff.self)
+    }
+
+    /// Until the first request is known to start a stream or not (see `StreamHandOff`).
+    private var handOff: StreamHandOff?
+
+    private func decideHandOff(stream: Bool) {
+        self.handOff?.decide(stream: stream)
+        self.handOff = nil
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -86,6 +95,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
                 return
             }
             let route = self.routes.match(request)
+            if route != .sse { self.decideHandOff(stream: false) }
             if route != nil, self.pendingPassedThrough > 0 {
                 self.held.append(part)
                 self.state = .holding
@@ -290,14 +300,13 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
 
     private var encoderContext: ChannelHandlerContext?
 
-    /// Writes a part of the stream (on the event loop).
-    func writeStream(_ part: HTTPResponsePart, flush: Bool) {
+    /// Starts the stream's response: its head, then `first`, a framed chunk (on the
+    /// event loop). From now on the connection is the stream's.
+    func beginStream(_ head: HTTPResponse, first: ByteBuffer) {
         guard let context = self.context else { return }
-        if flush {
-            context.writeAndFlush(self.wrapOutboundOut(part), promise: nil)
-        } else {
-            context.write(self.wrapOutboundOut(part), promise: nil)
-        }
+        context.writeAndFlush(self.wrapOutboundOut(.head(head)), promise: nil)
+        self.writeChunk(first)
+        self.decideHandOff(stream: true)
     }
 
     /// The stream ended: finish the response and close (on the event loop).
@@ -309,6 +318,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
 
     /// The stream could not start: answer with the error instead (on the event loop).
     func failStream(_ error: HeraldError, request: HTTPRequest) {
+        self.decideHandOff(stream: false)
         self.respond(error, request: request)
     }
 

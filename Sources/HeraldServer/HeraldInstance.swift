@@ -1,7 +1,6 @@
 import HeraldCore
 import HeraldPostgres
 import Hummingbird
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 import Prometheus
@@ -123,23 +122,21 @@ public final class HeraldInstance: Sendable {
         )
     }
 
-    /// The routers: every HTTP route of the wire contract that exists so far, and the
-    /// WebSocket upgrade.
-    public func makeRouters() -> (http: Router<HeraldRequestContext>, webSocket: Router<HeraldRequestContext>) {
+    /// The router: every HTTP route of the wire contract that exists so far (WebSocket
+    /// upgrades, single publishes and event streams are served below it, see
+    /// `HeraldChildChannel`).
+    public func makeRouter() -> Router<HeraldRequestContext> {
         let router = Router(context: HeraldRequestContext.self)
         router.add(middleware: HeraldCORSMiddleware(policy: self.corsPolicy))
         router.add(middleware: ErrorMiddleware())
         let server = self.configuration.server
-        let subscriptions = SubscriptionServices(hub: self.hub, store: self.store, cursors: self.cursors)
         PublishRoutes(publisher: self.publisher, store: self.store, configuration: server).add(to: router)
         PollRoutes(poller: Poller(store: self.store, signals: self.signals, cursors: self.cursors)).add(to: router)
         SSERoutes().add(to: router)
+        WebSocketRoutes().add(to: router)
         ClientRoutes(cursors: self.cursors).add(to: router)
         HealthRoutes(pool: self.pool, dispatcher: self.dispatcher, metrics: self.metrics).add(to: router)
-        let webSocketRouter = Router(context: HeraldRequestContext.self)
-        WebSocketRoutes(services: subscriptions, publisher: self.publisher, configuration: server)
-            .add(to: router, webSocketRouter: webSocketRouter)
-        return (router, webSocketRouter)
+        return router
     }
 
     /// The HTTP application with the instance's services; run it in a service group.
@@ -149,18 +146,9 @@ public final class HeraldInstance: Sendable {
     public func makeApplication(
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let routers = self.makeRouters()
-        let server = self.configuration.server
-        let fastPath = self.fastPathRoutes
-        return Application(
-            router: routers.http,
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: routers.webSocket,
-                configuration: .init(
-                    http1: .init(additionalChannelHandlers: [FastPathHandler(routes: fastPath)]),
-                    ws: .init(maxFrameSize: server.maximumFrame, autoPing: .enabled(timePeriod: server.heartbeat))
-                )
-            ),
+        Application(
+            router: self.makeRouter(),
+            server: .herald(routes: self.fastPathRoutes),
             configuration: .init(
                 address: .hostname(self.configuration.server.host, port: self.configuration.server.port),
                 serverName: "Herald",

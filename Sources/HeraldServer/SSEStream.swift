@@ -78,10 +78,7 @@ final class SSEStream: Sendable {
         headers[.server] = "Herald"
         let head = HTTPResponse(status: .ok, headerFields: headers)
         let retry = SSEChunk.framed { $0.writeString("retry: \(Self.retryMilliseconds)\n\n") }
-        self.loop.execute {
-            self.handler.writeStream(.head(head), flush: true)
-            self.handler.writeChunk(retry)
-        }
+        self.loop.execute { self.handler.beginStream(head, first: retry) }
         // The stream may live for days: deliver from a task of its own, started fresh.
         // A task keeps the memory its deepest await needed until it ends, and setting the
         // subscription up (database queries) needs far more than waiting for the next

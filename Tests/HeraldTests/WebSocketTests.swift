@@ -138,4 +138,63 @@ struct WebSocketTests {
         #expect(bad.status == 400)
         #expect(bad.errorCode == "invalid_topic")
     }
+
+    @Test("the server pings every heartbeat and closes a connection whose client does not answer")
+    func pingsAndDeadClients() async throws {
+        let server = try await TestServer.start { $0.server.heartbeat = .milliseconds(300) }
+        defer { Task { await server.stop() } }
+        // A client that answers: still served after several heartbeats.
+        let alive = try await RawWebSocket.connect(port: server.port, path: "/v1/ws")
+        defer { alive.close() }
+        #expect(alive.status == 101)
+        var pings = 0
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .milliseconds(1500) {
+            guard let frame = await alive.next(timeout: 2) else { break }
+            if frame.opcode == 0x9 {
+                pings += 1
+                alive.send(opcode: 0xA, frame.payload)
+            }
+        }
+        #expect(pings >= 3)
+        alive.send(opcode: 0x1, Array(#"{"type":"ping"}"#.utf8))
+        #expect(await alive.nextText() == #"{"type":"pong"}"#)
+
+        // A client that never answers: closed after its ping went unanswered a heartbeat long.
+        let dead = try await RawWebSocket.connect(port: server.port, path: "/v1/ws")
+        defer { dead.close() }
+        let frames = try #require(await dead.framesUntilClosed(timeout: 5), "the silent connection stayed open")
+        #expect(frames.first?.opcode == 0x9)
+    }
+
+    @Test("a message over --max-frame closes the connection with 1009, whole or in fragments")
+    func maximumFrame() async throws {
+        let server = try await TestServer.start { $0.server.maximumFrame = 1024 }
+        defer { Task { await server.stop() } }
+        let fitting = #"{"type":"ping","ref":""#.utf8 + Array(repeating: UInt8(ascii: "x"), count: 900) + #""}"#.utf8
+        let whole = try await RawWebSocket.connect(port: server.port, path: "/v1/ws")
+        defer { whole.close() }
+        whole.send(opcode: 0x1, Array(fitting))
+        #expect(await whole.nextText() == #"{"type":"pong"}"#)
+        whole.send(opcode: 0x1, Array(repeating: UInt8(ascii: " "), count: 2000))
+        let closed = try #require(await whole.framesUntilClosed(timeout: 5), "the connection stayed open")
+        #expect(closed.last?.closeCode == 1009)
+
+        let fragmented = try await RawWebSocket.connect(port: server.port, path: "/v1/ws")
+        defer { fragmented.close() }
+        fragmented.send(opcode: 0x1, Array(repeating: UInt8(ascii: " "), count: 800), fin: false)
+        fragmented.send(opcode: 0x0, Array(repeating: UInt8(ascii: " "), count: 800), fin: true)
+        let closedToo = try #require(await fragmented.framesUntilClosed(timeout: 5), "the connection stayed open")
+        #expect(closedToo.last?.closeCode == 1009)
+    }
+
+    @Test("an upgrade with bad parameters is answered 400 with the error, not upgraded")
+    func badUpgrade() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let socket = try await RawWebSocket.connect(port: server.port, path: "/v1/ws?topics=bad%20topic")
+        defer { socket.close() }
+        #expect(socket.status == 400)
+        #expect(socket.response.lowercased().contains("content-type: application/json"))
+    }
 }

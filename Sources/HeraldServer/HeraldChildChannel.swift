@@ -1,0 +1,172 @@
+import HTTPTypes
+import HeraldCore
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+
+/// How Herald serves a connection: Hummingbird's HTTP/1 with a WebSocket upgrade, set up
+/// so that long-lived connections keep no task of the HTTP server.
+///
+/// Hummingbird serves each connection from a task waiting for its next request; that task
+/// and its suspended frames cost about 8 KiB as long as the connection lives, more than
+/// an idle stream needs in all. So:
+/// - `GET /v1/ws` with a valid upgrade becomes a `WebSocketConnection` in the pipeline;
+///   the connection's task ends at once.
+/// - A connection whose first request starts an event stream gives its task back too
+///   (see `StreamHandOff`); `FastPathHandler` and the stream own it until it closes.
+/// - Every other connection is Hummingbird's as usual (`HTTPChannelHandler.handleHTTP`).
+struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
+    /// What the upgrade handler decided.
+    enum UpgradeResult: Sendable {
+        /// A WebSocket: the connection belongs to its handler.
+        case webSocket
+        /// Plain HTTP, served by Hummingbird through this async channel.
+        case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// An upgrade Herald refused (another path, bad parameters): answered with the
+        /// error, then closed. (NIO's upgrade handler keeps the request's head, so the
+        /// router cannot answer it.)
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HeraldError)
+    }
+
+    /// A connection: the upgrade decision and the stream hand-off decision.
+    struct Value: ServerChildChannelValue {
+        let upgrade: EventLoopFuture<UpgradeResult>
+        let stream: EventLoopFuture<Bool>
+        let channel: any Channel
+    }
+
+    let responder: HTTPChannelHandler.Responder
+    let configuration: HTTP1Channel.Configuration
+    let routes: FastPathRoutes
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let routes = self.routes
+            let refusal = NIOLoopBoundBox<HeraldError?>(nil, eventLoop: channel.eventLoop)
+            let webSocket = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+                maxFrameSize: routes.configuration.maximumFrame,
+                shouldUpgrade: { channel, head in
+                    channel.eventLoop.makeCompletedFuture {
+                        switch Self.webSocketParameters(head) {
+                        case .success: return HTTPHeaders()
+                        case .failure(let error):
+                            refusal.value = error
+                            return nil
+                        }
+                    }
+                },
+                upgradePipelineHandler: { channel, head in
+                    channel.eventLoop.makeCompletedFuture {
+                        let (parameters, ackAuto) = try Self.webSocketParameters(head).get()
+                        let maximum = routes.configuration.maximumFrame
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOWebSocketFrameAggregator(
+                                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maximum
+                            )
+                        )
+                        try channel.pipeline.syncOperations.addHandler(
+                            WebSocketConnection(routes: routes, parameters: parameters, ackAuto: ackAuto)
+                        )
+                        return .webSocket
+                    }
+                }
+            )
+            let upgrade = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [webSocket],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let pipeline = channel.pipeline.syncOperations
+                        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try pipeline.addHandlers(self.configuration.additionalChannelHandlers())
+                        try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+                        let http1 = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                        if let error = refusal.value { return .refused(http1, error) }
+                        return .notUpgraded(http1)
+                    }
+                }
+            )
+            var pipelineConfiguration = NIOUpgradableHTTPServerPipelineConfiguration(upgradeConfiguration: upgrade)
+            pipelineConfiguration.enablePipelining = false  // HTTP is pipelined by NIOAsyncChannel
+            pipelineConfiguration.enableErrorHandling = false  // Hummingbird answers errors
+            pipelineConfiguration.enableResponseHeaderValidation = false  // HTTP types validate already
+            pipelineConfiguration.decoderConfiguration.maxHeaderFieldSize = self.configuration.httpDecoder.maxHeaderFieldSize
+            pipelineConfiguration.decoderConfiguration.maxHeaderListSize = self.configuration.httpDecoder.maxHeaderListSize
+            pipelineConfiguration.decoderConfiguration.maxHeaderFieldCount = self.configuration.httpDecoder.maxHeaderFieldCount
+            let upgraded = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: pipelineConfiguration)
+            let handOff = StreamHandOff(eventLoop: channel.eventLoop)
+            try channel.pipeline.syncOperations.addHandler(handOff)
+            return Value(upgrade: upgraded, stream: handOff.decision, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        let http1: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+        do {
+            switch try await value.upgrade.get() {
+            case .webSocket:
+                return
+            case .notUpgraded(let channel):
+                http1 = channel
+            case .refused(let channel, let error):
+                await Self.refuse(channel, error)
+                return
+            }
+        } catch {
+            logger.trace("no request before the connection closed, or the upgrade failed", metadata: ["error": "\(error)"])
+            try? await value.channel.close()
+            return
+        }
+        if (try? await value.stream.get()) == true {
+            // Hummingbird's side of the connection (an async channel nobody reads) is kept
+            // until the connection closes: dropped earlier, it would half-close the stream.
+            value.channel.closeFuture.whenComplete { _ in withExtendedLifetime(http1) {} }
+            return
+        }
+        await self.handleHTTP(asyncChannel: http1, logger: logger)
+    }
+
+    /// The subscription parameters of a WebSocket upgrade, and whether it asks for
+    /// `ack=auto`; the error to answer for another path or invalid parameters.
+    static func webSocketParameters(_ head: HTTPRequestHead) -> Result<(SubscriptionParameters, ackAuto: Bool), HeraldError> {
+        let uri = URI(head.uri)
+        guard uri.path == "/v1/ws" else { return .failure(HeraldError(.notFound, "WebSocket is served at /v1/ws")) }
+        do throws(HeraldError) {
+            return .success((try SubscriptionParameters(uri, topicsRequired: false), uri.queryParameters["ack"] == "auto"))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Answers a refused upgrade with `error` and closes.
+    static func refuse(_ http1: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, _ error: HeraldError) async {
+        let body = ByteBuffer(bytes: error.jsonBody)
+        let headers: HTTPFields = [
+            .contentType: "application/json", .contentLength: String(body.readableBytes), .connection: "close",
+            .date: HTTPDate.now, .server: "Herald",
+        ]
+        try? await http1.executeThenClose { _, outbound in
+            try await outbound.write(contentsOf: [.head(HTTPResponse(status: error.status, headerFields: headers)), .body(body), .end(nil)])
+        }
+    }
+}
+
+extension HTTPServerBuilder {
+    /// Herald's connections (`HeraldChildChannel`): the router's HTTP/1, WebSocket on
+    /// `/v1/ws`, and the fast path for single publishes and event streams.
+    static func herald(routes: FastPathRoutes) -> HTTPServerBuilder {
+        .init { responder in
+            HeraldChildChannel(
+                responder: responder,
+                configuration: .init(additionalChannelHandlers: [FastPathHandler(routes: routes)]),
+                routes: routes
+            )
+        }
+    }
+}

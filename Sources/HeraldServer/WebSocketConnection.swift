@@ -1,0 +1,176 @@
+import HeraldCore
+import NIOCore
+import NIOWebSocket
+import Synchronization
+
+/// One WebSocket connection, served at the channel-handler level after the upgrade.
+///
+/// NIO's upgrader puts the frame decoder (which refuses frames over `--max-frame` with
+/// close code 1009) and encoder in front of it, and a `NIOWebSocketFrameAggregator`
+/// joins fragmented messages. This handler answers the protocol's control frames, pings
+/// the client every heartbeat and closes a connection that did not answer the previous
+/// ping, and hands text frames to its `WebSocketSession`, whose task writes back through
+/// `send(_:)`. Like `FastPathHandler` for SSE, it keeps no per-connection task of the
+/// HTTP server alive, which is most of what an idle connection would otherwise cost.
+final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+    // @unchecked Sendable: NIO calls a handler only on its channel's event loop, and the
+    // session, on another thread, only reads `writable` (an atomic) and otherwise hops to
+    // the loop with `eventLoop.execute` before calling it.
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    let routes: FastPathRoutes
+    let parameters: SubscriptionParameters
+    let ackAuto: Bool
+    private var context: ChannelHandlerContext?
+    private var session: WebSocketSession?
+    private var pings: RepeatedTask?
+    private var awaitingPong = false
+    private var closeSent = false
+    private var writabilityWaiters: [CheckedContinuation<Void, Never>] = []
+    private let writable = Atomic<Bool>(true)
+
+    init(routes: FastPathRoutes, parameters: SubscriptionParameters, ackAuto: Bool) {
+        self.routes = routes
+        self.parameters = parameters
+        self.ackAuto = ackAuto
+    }
+
+    /// Whether the socket can take more (from any thread).
+    var isWritable: Bool { self.writable.load(ordering: .relaxed) }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let heartbeat = TimeAmount(self.routes.configuration.heartbeat)
+        self.pings = context.eventLoop.scheduleRepeatedTask(initialDelay: heartbeat, delay: heartbeat) { [weak self] _ in
+            self?.pingOrClose()
+        }
+        self.session = WebSocketSession(
+            connection: self, loop: context.eventLoop, routes: self.routes, parameters: self.parameters, ackAuto: self.ackAuto
+        )
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.stop()
+        self.context = nil
+    }
+
+    // MARK: - Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = self.unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text:
+            self.session?.received(String(buffer: frame.unmaskedData))
+        case .binary:
+            self.session?.receivedBinary()
+        case .ping:
+            self.write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData), flush: true)
+        case .pong:
+            self.awaitingPong = false
+        case .connectionClose:
+            // Answer with the client's code, then close.
+            var data = frame.unmaskedData
+            let code = data.readWebSocketErrorCode() ?? .normalClosure
+            self.close(code: code)
+        default:
+            break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.stop()
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        self.writable.store(context.channel.isWritable, ordering: .relaxed)
+        if context.channel.isWritable { self.resumeWritabilityWaiters() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Graceful shutdown: the session ends and says 1001, so the client reconnects elsewhere.
+        if event is ChannelShouldQuiesceEvent { self.session?.end(goingAway: true) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A fragmented message over the maximum, or a protocol error the decoder's own
+        // handler did not answer.
+        self.close(code: error is NIOWebSocketFrameAggregator.Error ? .messageTooLarge : .protocolError)
+    }
+
+    // MARK: - Called by the session (on the event loop)
+
+    /// Writes text frames, then flushes.
+    func send(_ frames: [ByteBuffer]) {
+        guard !self.closeSent else { return }
+        for frame in frames { self.write(WebSocketFrame(fin: true, opcode: .text, data: frame), flush: false) }
+        self.context?.flush()
+    }
+
+    /// The session ended: says goodbye with 1001 (going away) or 1000, and closes.
+    func finish(goingAway: Bool) {
+        self.close(code: goingAway ? .goingAway : .normalClosure)
+    }
+
+    /// Waits until the socket can take more.
+    func whenWritable(_ continuation: CheckedContinuation<Void, Never>) {
+        guard let context = self.context, context.channel.isActive, !context.channel.isWritable else {
+            continuation.resume()
+            return
+        }
+        self.writabilityWaiters.append(continuation)
+    }
+
+    // MARK: - Internals
+
+    private func write(_ frame: WebSocketFrame, flush: Bool) {
+        guard let context = self.context else { return }
+        if flush {
+            context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
+        } else {
+            context.write(self.wrapOutboundOut(frame), promise: nil)
+        }
+    }
+
+    private func pingOrClose() {
+        guard let context = self.context else { return }
+        if self.awaitingPong {
+            // No answer to the last ping within a heartbeat: the peer is gone.
+            context.close(promise: nil)
+            return
+        }
+        self.awaitingPong = true
+        self.write(WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0)), flush: true)
+    }
+
+    private func close(code: WebSocketErrorCode) {
+        guard let context = self.context else { return }
+        guard !self.closeSent else {
+            context.close(promise: nil)
+            return
+        }
+        self.closeSent = true
+        var data = context.channel.allocator.buffer(capacity: 2)
+        data.write(webSocketErrorCode: code)
+        let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+        let channel = context.channel
+        context.writeAndFlush(self.wrapOutboundOut(close)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    private func stop() {
+        self.pings?.cancel()
+        self.pings = nil
+        self.session?.end(goingAway: false)
+        self.session = nil
+        self.resumeWritabilityWaiters()
+    }
+
+    private func resumeWritabilityWaiters() {
+        let waiters = self.writabilityWaiters
+        self.writabilityWaiters = []
+        for waiter in waiters { waiter.resume() }
+    }
+}

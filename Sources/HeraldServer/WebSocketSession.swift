@@ -1,0 +1,158 @@
+import HeraldCore
+import NIOCore
+import Synchronization
+
+/// The task side of one WebSocket connection: its subscription, the commands the client
+/// sends, and everything written back, in order.
+///
+/// `WebSocketConnection` (the channel handler) posts each text frame to the
+/// subscription's inbox as a `WebSocketCommand`; one task takes the subscription's events
+/// and those commands in turn and writes the answers through the handler on the event
+/// loop, waiting while the socket is full (the inbox then fills, and the subscription
+/// falls back to reading PostgreSQL at the reader's pace). A publish runs in a task of its
+/// own and posts its answer back, so the writing goes on while it waits for a commit.
+final class WebSocketSession: Sendable {
+    /// An answer to post back to the writing task.
+    struct Outgoing: Sendable {
+        var frame: ByteBuffer
+    }
+
+    let connection: WebSocketConnection
+    let loop: any EventLoop
+    let routes: FastPathRoutes
+    let inbox: SubscriberInbox
+    private let goingAway = Atomic<Bool>(false)
+
+    /// Starts serving: subscribes to the query's topics and writes until `end`.
+    init(connection: WebSocketConnection, loop: any EventLoop, routes: FastPathRoutes, parameters: SubscriptionParameters, ackAuto: Bool) {
+        self.connection = connection
+        self.loop = loop
+        self.routes = routes
+        let subscription = routes.subscriptions.makeSubscription(
+            client: parameters.client, inboxCapacity: routes.configuration.inboxCapacity
+        )
+        self.inbox = subscription.inbox
+        let handOver = HandOver(subscription)
+        Task {
+            let subscription = handOver.take()
+            await self.run(subscription, initial: parameters, ackAuto: ackAuto)
+        }
+    }
+
+    /// A text frame from the client.
+    func received(_ text: String) {
+        self.inbox.post(WebSocketCommand.parse(text))
+    }
+
+    /// A binary frame from the client (Herald speaks JSON in text frames).
+    func receivedBinary() {
+        self.inbox.post(WebSocketCommand.invalid(HeraldError(.invalidBody, "send JSON in text frames"), ref: nil))
+    }
+
+    /// Ends the session: the connection closed, or (`goingAway`) the server shuts down.
+    func end(goingAway: Bool) {
+        if goingAway { self.goingAway.store(true, ordering: .relaxed) }
+        self.inbox.close()
+    }
+
+    private func run(_ subscription: Subscription, initial parameters: SubscriptionParameters, ackAuto: Bool) async {
+        if !parameters.topics.isEmpty {
+            await self.subscribe(subscription, parameters.topics, after: parameters.after, ref: nil)
+        }
+        loop: while true {
+            switch await subscription.next() {
+            case .events(let events):
+                var frames: [ByteBuffer] = []
+                var delivered: [(topic: String, seq: Int64)] = []
+                frames.reserveCapacity(events.count)
+                for event in events {
+                    switch event {
+                    case .notification(let encoded, let cursor):
+                        frames.append(WebSocketFrames.notification(encoded, cursor: cursor))
+                        delivered.append((encoded.topic, encoded.seq))
+                    case .reset(let reset, let cursor):
+                        frames.append(WebSocketFrames.reset(reset, cursor: cursor))
+                        delivered.append((reset.topic, reset.resumedAfter))
+                    }
+                }
+                await self.send(frames)
+                if ackAuto, let client = subscription.clientID { self.routes.subscriptions.cursors.record(client: client, delivered) }
+            case .message(let message):
+                if let outgoing = message as? Outgoing {
+                    await self.send([outgoing.frame])
+                } else if let command = message as? WebSocketCommand {
+                    await self.handle(command, subscription: subscription)
+                }
+            case .heartbeat:
+                continue
+            case .closed:
+                break loop
+            }
+        }
+        subscription.close()
+        let goingAway = self.goingAway.load(ordering: .relaxed)
+        // 1001 tells the client the server is going away: reconnect (to another instance).
+        self.loop.execute { self.connection.finish(goingAway: goingAway) }
+    }
+
+    private func handle(_ command: WebSocketCommand, subscription: Subscription) async {
+        switch command {
+        case .subscribe(let topics, let after):
+            await self.subscribe(subscription, topics, after: after, ref: nil)
+        case .unsubscribe(let topics):
+            subscription.unsubscribe(topics)
+        case .ack(let cursor):
+            guard let client = subscription.clientID else {
+                await self.send([WebSocketFrames.error(HeraldError(.invalidClient, "ack needs a client id (client=...)"), ref: nil)])
+                return
+            }
+            self.routes.subscriptions.cursors.record(client: client, cursor.positions)
+        case .ping:
+            await self.send([WebSocketFrames.pong])
+        case .invalid(let error, let ref):
+            await self.send([WebSocketFrames.error(error, ref: ref)])
+        case .publish(let ref, let item):
+            // Publishing waits for a commit; the writing goes on meanwhile.
+            let (publisher, inbox) = (self.routes.publisher, self.inbox)
+            Task { await Self.publish(item, ref: ref, with: publisher, answerTo: inbox) }
+        }
+    }
+
+    private func subscribe(_ subscription: Subscription, _ topics: [String], after: Cursor, ref: String?) async {
+        let all = Set(subscription.subscribedTopics).union(topics)
+        guard all.count <= PollRequest.maximumTopics else {
+            let error = HeraldError(.invalidTopic, "at most \(PollRequest.maximumTopics) topics per connection")
+            await self.send([WebSocketFrames.error(error, ref: ref)])
+            return
+        }
+        do {
+            let cursor = try await subscription.subscribe(topics, after: after)
+            await self.send([WebSocketFrames.subscribed(topics: subscription.subscribedTopics, cursor: cursor)])
+        } catch {
+            let error = error as? HeraldError ?? HeraldError(.internalError, "\(error)")
+            await self.send([WebSocketFrames.error(error, ref: ref)])
+        }
+    }
+
+    /// Writes text frames on the event loop; waits while the socket is full.
+    private func send(_ frames: [ByteBuffer]) async {
+        guard !frames.isEmpty else { return }
+        self.loop.execute { self.connection.send(frames) }
+        if !self.connection.isWritable {
+            await withCheckedContinuation { continuation in
+                self.loop.execute { self.connection.whenWritable(continuation) }
+            }
+        }
+    }
+
+    /// Publishes for a `publish` message and posts the answer to the writing task.
+    static func publish(_ item: PublishItem, ref: String?, with publisher: Publisher, answerTo inbox: SubscriberInbox) async {
+        do {
+            let result = try await publisher.publish([item])[0]
+            inbox.post(Outgoing(frame: WebSocketFrames.published(ref: ref, notification: result.notification)))
+        } catch {
+            let error = error as? HeraldError ?? HeraldError(.internalError, "\(error)")
+            inbox.post(Outgoing(frame: WebSocketFrames.error(error, ref: ref)))
+        }
+    }
+}

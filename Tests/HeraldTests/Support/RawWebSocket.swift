@@ -1,0 +1,150 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A WebSocket client written against the socket API, for what a library client hides:
+/// whether the server pings, what a client that never answers experiences, frames over
+/// the maximum, and close codes. Blocking calls run on a thread of their own, not on the
+/// tasks' pool.
+final class RawWebSocket: Sendable {
+    /// A frame from the server.
+    struct Frame: Sendable {
+        var opcode: UInt8
+        var payload: [UInt8]
+        /// The close code of a close frame.
+        var closeCode: Int? {
+            guard self.opcode == 0x8, self.payload.count >= 2 else { return nil }
+            return Int(self.payload[0]) << 8 | Int(self.payload[1])
+        }
+        var text: String { String(decoding: self.payload, as: UTF8.self) }
+    }
+
+    let descriptor: Int32
+    /// The status line and headers of the server's answer to the upgrade.
+    let response: String
+
+    private init(descriptor: Int32, response: String) {
+        self.descriptor = descriptor
+        self.response = response
+    }
+
+    /// The status code of the server's answer to the upgrade.
+    var status: Int { Int(self.response.split(separator: " ").dropFirst().first ?? "") ?? 0 }
+
+    /// Connects to 127.0.0.1:`port` and asks to upgrade `path`.
+    static func connect(port: Int, path: String) async throws -> RawWebSocket {
+        try await Self.offPool {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { throw TestFailure("connect failed: \(errno)") }
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            Self.write(descriptor, Array(request.utf8))
+            var head: [UInt8] = []
+            while !head.ends(with: Array("\r\n\r\n".utf8)) {
+                var byte: UInt8 = 0
+                guard recv(descriptor, &byte, 1, 0) == 1 else { break }
+                head.append(byte)
+            }
+            return RawWebSocket(descriptor: descriptor, response: String(decoding: head, as: UTF8.self))
+        }
+    }
+
+    /// Sends one frame, masked as a client must; `fin` false starts or continues a
+    /// fragmented message.
+    func send(opcode: UInt8, _ payload: [UInt8], fin: Bool = true) {
+        var frame: [UInt8] = [(fin ? 0x80 : 0) | opcode]
+        if payload.count < 126 {
+            frame.append(0x80 | UInt8(payload.count))
+        } else {
+            frame.append(0x80 | 126)
+            frame.append(UInt8(payload.count >> 8))
+            frame.append(UInt8(payload.count & 0xFF))
+        }
+        let mask: [UInt8] = [1, 2, 3, 4]
+        frame.append(contentsOf: mask)
+        frame.append(contentsOf: payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+        Self.write(self.descriptor, frame)
+    }
+
+    /// The next frame, or nil when the server closed the connection (or nothing came
+    /// within `timeout`).
+    func next(timeout seconds: Int = 10) async -> Frame? {
+        let descriptor = self.descriptor
+        return try? await Self.offPool {
+            var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            guard let header = Self.read(descriptor, 2) else { return nil }
+            var length = Int(header[1] & 0x7F)
+            if length == 126 {
+                guard let extended = Self.read(descriptor, 2) else { return nil }
+                length = Int(extended[0]) << 8 | Int(extended[1])
+            } else if length == 127 {
+                guard let extended = Self.read(descriptor, 8) else { return nil }
+                length = extended.reduce(0) { $0 << 8 | Int($1) }
+            }
+            guard let payload = Self.read(descriptor, length) else { return nil }
+            return Frame(opcode: header[0] & 0x0F, payload: payload)
+        }
+    }
+
+    /// The next text frame, answering the server's pings meanwhile as a live client does.
+    func nextText(timeout: Int = 10) async -> String? {
+        while let frame = await self.next(timeout: timeout) {
+            if frame.opcode == 0x9 { self.send(opcode: 0xA, frame.payload) }
+            if frame.opcode == 0x1 { return frame.text }
+        }
+        return nil
+    }
+
+    /// Frames until the server closes the connection; nil if it stays open `timeout` long.
+    func framesUntilClosed(timeout: Int) async -> [Frame]? {
+        var frames: [Frame] = []
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while ContinuousClock.now < deadline {
+            guard let frame = await self.next(timeout: timeout) else { return frames }
+            frames.append(frame)
+        }
+        return nil
+    }
+
+    func close() {
+        Glibc.close(self.descriptor)
+    }
+
+    private static func read(_ descriptor: Int32, _ count: Int) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let received = bytes.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress! + filled, count - filled, 0) }
+            guard received > 0 else { return nil }
+            filled += received
+        }
+        return bytes
+    }
+
+    private static func write(_ descriptor: Int32, _ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    private static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+}
+
+extension Array where Element: Equatable {
+    fileprivate func ends(with suffix: [Element]) -> Bool {
+        self.count >= suffix.count && Array(self[(self.count - suffix.count)...]) == suffix
+    }
+}
