@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import Metrics
 import Synchronization
 
@@ -141,6 +142,31 @@ public final class Hub: Sendable {
         self.readRequests.finish()
     }
 
+    /// Offers `batch` to every inbox; direct sinks get it grouped by event loop, with one
+    /// hop to each loop for all its sinks (in the order of the offers, so each sink still
+    /// gets a topic's batches in seq order, after anything its own task queued there).
+    private func hand(_ batch: [EncodedNotification], topic: String, to inboxes: [SubscriberInbox]) {
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, sinks: [any LiveSink])] = [:]
+        for inbox in inboxes {
+            switch inbox.offer(batch, topic: topic) {
+            case .queued:
+                break
+            case .overflowed:
+                self.overflows.add(1, ordering: .relaxed)
+                self.overflowCounter.increment()
+            case .direct(let sink):
+                if let loop = sink.eventLoop {
+                    byLoop[ObjectIdentifier(loop), default: (loop, [])].sinks.append(sink)
+                } else {
+                    sink.write(batch, topic: topic)
+                }
+            }
+        }
+        for (loop, sinks) in byLoop.values {
+            loop.execute { for sink in sinks { sink.write(batch, topic: topic) } }
+        }
+    }
+
     /// Reads a feed's new rows in pages and hands them to its subscribers, until nothing
     /// new is left (reading again if it was woken meanwhile).
     private func read(topic: String, feed id: Int) async {
@@ -168,12 +194,7 @@ public final class Hub: Sendable {
                 return Array(feed.subscribers.values)
             }
             guard let inboxes else { return }
-            if !encoded.isEmpty {
-                for inbox in inboxes where !inbox.offer(encoded, topic: topic) {
-                    self.overflows.add(1, ordering: .relaxed)
-                    self.overflowCounter.increment()
-                }
-            }
+            if !encoded.isEmpty { self.hand(encoded, topic: topic, to: inboxes) }
             // Only now may another read of this topic start: it must not hand out newer
             // rows before these.
             let again = self.state.withLock { state -> Bool in

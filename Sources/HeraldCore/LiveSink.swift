@@ -1,3 +1,5 @@
+import NIOCore
+
 /// A transport's way of writing live notifications straight to its connection, without
 /// waking the subscription's task for each one.
 ///
@@ -9,7 +11,11 @@
 public protocol LiveSink: AnyObject, Sendable {
     /// Takes the subscription's positions; called before the sink gets notifications.
     func activate(_ positions: Positions)
-    /// Delivers a topic's next notifications (called in seq order per topic, from the
-    /// hub's thread; the sink writes them on its connection's own thread).
-    func deliver(_ batch: [EncodedNotification], topic: String)
+    /// The event loop the sink writes on, or nil when it may write from any thread. The
+    /// hub hands a notification to all the sinks of one loop in one hop to that loop
+    /// (a thousand subscribers cost two hops, not a thousand).
+    var eventLoop: (any EventLoop)? { get }
+    /// Writes a topic's next notifications (called in seq order per topic, on
+    /// `eventLoop` when it has one).
+    func write(_ batch: [EncodedNotification], topic: String)
 }

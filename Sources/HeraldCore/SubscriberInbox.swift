@@ -50,31 +50,37 @@ public final class SubscriberInbox: Sendable {
         self.capacity = capacity
     }
 
-    /// Hands over a topic's next notifications (called in seq order per topic); returns
-    /// false when they did not fit and the subscriber will catch up from the database.
-    @discardableResult
-    func offer(_ batch: [EncodedNotification], topic: String) -> Bool {
-        guard let last = batch.last else { return true }
-        var fitted = true
-        var sink: (any LiveSink)?
+    /// What became of an offer.
+    enum Offered {
+        /// Queued for the subscription (or dropped: the inbox is closed).
+        case queued
+        /// Did not fit: the subscriber will catch up from the database.
+        case overflowed
+        /// Delivery is direct: the caller hands the batch to this sink (`LiveSink.write`).
+        case direct(any LiveSink)
+    }
+
+    /// Hands over a topic's next notifications (called in seq order per topic).
+    func offer(_ batch: [EncodedNotification], topic: String) -> Offered {
+        guard let last = batch.last else { return .queued }
+        var offered = Offered.queued
         self.wake { state in
             guard !state.isClosed else { return false }
             if let direct = state.sink {
-                sink = direct
+                offered = .direct(direct)
                 state.sentToSink[topic] = max(state.sentToSink[topic] ?? 0, last.seq)
                 return false
             }
             if state.notifications.count + batch.count > self.capacity {
                 state.notifications.removeAll { $0.topic == topic }
                 state.overflowed[topic] = max(state.overflowed[topic] ?? 0, last.seq)
-                fitted = false
+                offered = .overflowed
             } else {
                 state.notifications.append(contentsOf: batch)
             }
             return true
         }
-        sink?.deliver(batch, topic: topic)
-        return fitted
+        return offered
     }
 
     /// Hands live delivery to `sink` with `positions`, if nothing is queued or pending;

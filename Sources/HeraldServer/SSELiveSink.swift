@@ -35,10 +35,9 @@ final class SSELiveSink: LiveSink {
         self.state.withLock { $0.positions = positions }
     }
 
-    func deliver(_ batch: [EncodedNotification], topic: String) {
-        // Straight onto the loop, in order with everything else this stream writes there.
-        self.loop.execute { self.write(batch, topic: topic) }
-    }
+    /// The connection's loop: the hub hands batches over there, in order with everything
+    /// else this stream writes there.
+    var eventLoop: (any EventLoop)? { self.loop }
 
     /// Writes a batch (on the event loop).
     func write(_ batch: [EncodedNotification], topic: String) {
@@ -47,19 +46,19 @@ final class SSELiveSink: LiveSink {
         var events: [Subscription.Event] = []
         var sharedChunk: ByteBuffer?
         let outcome = self.state.withLock { state -> (leave: Positions?, inbox: SubscriberInbox?, active: Bool) in
-            guard var positions = state.positions else { return (nil, state.inbox, false) }
+            guard state.positions != nil else { return (nil, state.inbox, false) }
             guard writable else {
-                state.positions = nil
-                return (positions, state.inbox, false)
+                defer { state.positions = nil }
+                return (state.positions, state.inbox, false)
             }
+            // `state.positions!` is changed in place: a copy would copy its dictionaries.
             let now = PostgresTimestamp.now
-            if batch.count == 1, let chunk = last.sseSingleTopicChunk, positions.acceptAlone(last, now: now) {
+            if batch.count == 1, let chunk = last.sseSingleTopicChunk, state.positions!.acceptAlone(last, now: now) {
                 // The common case: the same bytes as every other subscriber of the topic.
                 sharedChunk = chunk
             } else {
-                for encoded in batch { positions.accept(encoded, now: now, into: &events) }
+                for encoded in batch { state.positions!.accept(encoded, now: now, into: &events) }
             }
-            state.positions = positions
             return (nil, state.inbox, true)
         }
         guard outcome.active else {

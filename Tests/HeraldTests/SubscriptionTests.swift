@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import HeraldServer
+import NIOCore
 import Synchronization
 import Testing
 
@@ -13,7 +14,9 @@ final class HeldSink: LiveSink {
         self.positions.withLock { $0 = positions }
     }
 
-    func deliver(_ batch: [EncodedNotification], topic: String) {
+    var eventLoop: (any EventLoop)? { nil }
+
+    func write(_ batch: [EncodedNotification], topic: String) {
         self.batches.withLock { $0.append(batch) }
     }
 
