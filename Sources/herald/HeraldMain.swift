@@ -9,7 +9,8 @@ enum HeraldMain {
         // Run Swift concurrency's tasks on NIO's event loops instead of a separate thread
         // pool: a request handler then runs on the thread that reads its socket, without a
         // hop to another thread and back (see docs/performance.md). NIO requires this on
-        // the main thread before other concurrency work, so it is the first statement.
+        // the main thread before other concurrency work, so it comes first (after sizing the group).
+        EventLoopCount.apply()
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         await Herald.main()
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import NIOPosix
 import Foundation
 import HeraldCore
 import HeraldPostgres
@@ -81,6 +82,15 @@ struct Serve: AsyncParsableCommand {
     )
     var poolSize: Int?
 
+    @Option(
+        name: .customLong("event-loops"),
+        help: ArgumentHelp(
+            "Event-loop threads, which serve connections and run Herald's tasks. (env: HERALD_EVENT_LOOPS, default: one per core)",
+            valueName: "count"
+        )
+    )
+    var eventLoops: Int?
+
     @Flag(name: .customLong("no-migrate"), help: "Do not apply migrations at start. (env: HERALD_NO_MIGRATE=1)")
     var noMigrate = false
 
@@ -95,6 +105,7 @@ struct Serve: AsyncParsableCommand {
         if let maxPayload, maxPayload < 1 { throw ValidationError("--max-payload must be at least 1") }
         if let maxBatch, maxBatch < 1 { throw ValidationError("--max-batch must be at least 1") }
         if let poolSize, poolSize < 1 { throw ValidationError("--pool-size must be at least 1") }
+        if let eventLoops, eventLoops < 1 { throw ValidationError("--event-loops must be at least 1") }
         if let retention, DurationParser.parse(retention) == nil { throw ValidationError("--retention must look like 90s, 30m, 24h or 7d") }
         if let heartbeat, (DurationParser.parse(heartbeat) ?? .zero) <= .zero { throw ValidationError("--heartbeat must look like 15s") }
         if let shutdownTimeout, DurationParser.parse(shutdownTimeout) == nil { throw ValidationError("--shutdown-timeout must look like 10s") }
@@ -121,6 +132,8 @@ struct Serve: AsyncParsableCommand {
             DurationParser.parse($0)
         }
         let poolSize = try Environment.resolve(self.poolSize, "pool-size", 8) { Int($0) }
+        // Applied before parsing (EventLoopCount); checked here so a bad value is an error.
+        _ = try Environment.resolve(self.eventLoops, "event-loops", 0) { Int($0).flatMap { $0 >= 1 ? $0 : nil } }
         let migrate = !Environment.flag(self.noMigrate, "no-migrate")
 
         let registry = PrometheusCollectorRegistry()
@@ -142,7 +155,8 @@ struct Serve: AsyncParsableCommand {
             try await Self.prepare(instance, logger: logger)
             let app = instance.makeApplication { channel in
                 let address = channel.localAddress
-                logger.notice("Herald is listening on http://\(server.host):\(address?.port ?? server.port)")
+                let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator()).count
+                logger.notice("Herald is listening on http://\(server.host):\(address?.port ?? server.port) (\(loops) event loop\(loops == 1 ? "" : "s"))")
             }
             let watchdog = ShutdownWatchdog(timeout: shutdownTimeout, grace: .seconds(5), embedded: embedded, logger: logger)
             var group = ServiceGroupConfiguration(services: [app, watchdog], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -60,6 +60,27 @@ struct CommandLineTests {
         #expect(unreachable.output.contains("Error"))
     }
 
+    @Test("`serve --event-loops` (or HERALD_EVENT_LOOPS) sets the I/O threads; fewer than 1 is refused")
+    func eventLoops() async throws {
+        #expect(try await HeraldProcess.run(["serve", "--event-loops", "0"]).status == 64)
+        let url = try await TestCluster.shared.makeDatabase()
+        let one = try HeraldProcess(["serve", "--port", "0", "--event-loops", "1"], environment: ["HERALD_DATABASE_URL": url])
+        let port = try await one.listeningPort()
+        #expect(try await one.waitForOutput("event loop").contains("(1 event loop)"))
+        let published = try await TestHTTP.request(.POST, "http://127.0.0.1:\(port)/v1/topics/loops/notifications", body: Array("one".utf8))
+        #expect(published.status == 201)
+        one.signal(SIGTERM)
+        #expect(try await one.wait() == 0)
+        let three = try HeraldProcess(["serve", "--port", "0"], environment: ["HERALD_DATABASE_URL": url, "HERALD_EVENT_LOOPS": "3"])
+        _ = try await three.listeningPort()
+        #expect(try await three.waitForOutput("event loop").contains("(3 event loops)"))
+        three.signal(SIGTERM)
+        #expect(try await three.wait() == 0)
+        let invalid = try await HeraldProcess.run(["serve", "--port", "0", "--database-url", url], environment: ["HERALD_EVENT_LOOPS": "none"])
+        #expect(invalid.status == 1)
+        #expect(invalid.output.contains("HERALD_EVENT_LOOPS"))
+    }
+
     @Test("`herald serve` reads its options from HERALD_* variables, serves, and exits 0 on SIGTERM")
     func serveFromEnvironment() async throws {
         let url = try await TestCluster.shared.makeDatabase()
