@@ -8,8 +8,8 @@ import Synchronization
 /// NIO's upgrader puts the frame decoder (which refuses frames over `--max-frame` with
 /// close code 1009) and encoder in front of it, and a `NIOWebSocketFrameAggregator`
 /// joins fragmented messages. This handler answers the protocol's control frames, pings
-/// the client every heartbeat and closes a connection that did not answer the previous
-/// ping, and hands text frames to its `WebSocketSession`, whose task writes back through
+/// the client every heartbeat and closes a connection from which nothing (no pong, no
+/// message) came through two pings in a row, and hands text frames to its `WebSocketSession`, whose task writes back through
 /// `send(_:)`. Like `FastPathHandler` for SSE, it keeps no per-connection task of the
 /// HTTP server alive, which is most of what an idle connection would otherwise cost.
 final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
@@ -25,7 +25,8 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     private var context: ChannelHandlerContext?
     private var session: WebSocketSession?
     private var pings: RepeatedTask?
-    private var awaitingPong = false
+    /// Pings sent since the client was last heard from.
+    private var unansweredPings = 0
     private var closeSent = false
     private var writabilityWaiters: [CheckedContinuation<Void, Never>] = []
     private let writable = Atomic<Bool>(true)
@@ -59,6 +60,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = self.unwrapInboundIn(data)
+        self.unansweredPings = 0
         switch frame.opcode {
         case .text:
             self.session?.received(String(buffer: frame.unmaskedData))
@@ -67,7 +69,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         case .ping:
             self.write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData), flush: true)
         case .pong:
-            self.awaitingPong = false
+            break  // heard from: counted above
         case .connectionClose:
             // Answer with the client's code, then close.
             var data = frame.unmaskedData
@@ -137,12 +139,12 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
 
     private func pingOrClose() {
         guard let context = self.context else { return }
-        if self.awaitingPong {
-            // No answer to the last ping within a heartbeat: the peer is gone.
+        if self.unansweredPings >= 2 {
+            // Silent through two pings (a heartbeat or two): the peer is gone.
             context.close(promise: nil)
             return
         }
-        self.awaitingPong = true
+        self.unansweredPings += 1
         self.write(WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0)), flush: true)
     }
 

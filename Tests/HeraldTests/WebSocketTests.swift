@@ -139,7 +139,7 @@ struct WebSocketTests {
         #expect(bad.errorCode == "invalid_topic")
     }
 
-    @Test("the server pings every heartbeat and closes a connection whose client does not answer")
+    @Test("the server pings every heartbeat and closes a connection whose client stays silent through two pings")
     func pingsAndDeadClients() async throws {
         let server = try await TestServer.start { $0.server.heartbeat = .milliseconds(300) }
         defer { Task { await server.stop() } }
@@ -160,7 +160,7 @@ struct WebSocketTests {
         alive.send(opcode: 0x1, Array(#"{"type":"ping"}"#.utf8))
         #expect(await alive.nextText() == #"{"type":"pong"}"#)
 
-        // A client that never answers: closed after its ping went unanswered a heartbeat long.
+        // A client that never answers: closed once two pings in a row went unanswered.
         let dead = try await RawWebSocket.connect(port: server.port, path: "/v1/ws")
         defer { dead.close() }
         let frames = try #require(await dead.framesUntilClosed(timeout: 5), "the silent connection stayed open")
