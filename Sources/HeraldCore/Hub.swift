@@ -33,6 +33,7 @@ public final class Hub: Sendable {
     /// Rows per read.
     let pageSize: Int
     private let state = Mutex(State())
+    private let deliveryQueues = Mutex<[ObjectIdentifier: LoopDeliveryQueue]>([:])
     private let overflows = Atomic<Int>(0)
     private let overflowCounter = Counter(label: "herald_subscriber_overflows_total")
     private let reads: AsyncStream<(topic: String, feed: Int)>
@@ -142,9 +143,9 @@ public final class Hub: Sendable {
         self.readRequests.finish()
     }
 
-    /// Offers `batch` to every inbox; direct sinks get it grouped by event loop, with one
-    /// hop to each loop for all its sinks (in the order of the offers, so each sink still
-    /// gets a topic's batches in seq order, after anything its own task queued there).
+    /// Offers `batch` to every inbox; direct sinks get it grouped by event loop, through
+    /// each loop's `LoopDeliveryQueue` (in the order of the offers, so each sink still gets
+    /// a topic's batches in seq order, after anything its own task queued there).
     private func hand(_ batch: [EncodedNotification], topic: String, to inboxes: [SubscriberInbox]) {
         var byLoop: [ObjectIdentifier: (loop: any EventLoop, sinks: [any LiveSink])] = [:]
         for inbox in inboxes {
@@ -163,7 +164,17 @@ public final class Hub: Sendable {
             }
         }
         for (loop, sinks) in byLoop.values {
-            loop.execute { for sink in sinks { sink.write(batch, topic: topic) } }
+            self.deliveryQueue(for: loop).enqueue(batch, topic: topic, sinks: sinks)
+        }
+    }
+
+    /// The delivery queue of `loop` (one per loop, kept for the hub's life).
+    private func deliveryQueue(for loop: any EventLoop) -> LoopDeliveryQueue {
+        self.deliveryQueues.withLock { queues in
+            if let queue = queues[ObjectIdentifier(loop)] { return queue }
+            let queue = LoopDeliveryQueue(loop: loop)
+            queues[ObjectIdentifier(loop)] = queue
+            return queue
         }
     }
 

@@ -1,0 +1,71 @@
+import DequeModule
+import NIOCore
+
+/// The hub's deliveries to the direct sinks of one event loop, written a slice at a time.
+///
+/// A notification for a thousand subscribers is a thousand socket writes, ~10 ms of one
+/// loop. Written in one go, everything else that loop does waits behind it: reading the
+/// next publish, resuming the tasks that commit it and read it back. Each of those waits
+/// adds to the next notification's latency, so a busy loop delayed every notification by
+/// several fan-outs. Here the writes go out `sliceSize` sinks at a time; between slices
+/// the loop reads its sockets and runs the tasks that queued up, so they wait for one slice
+/// at most.
+///
+/// Batches are written in the order they were queued, each to all its sinks before the
+/// next begins, so every sink still gets a topic's batches in seq order. The queue is
+/// confined to its loop: `enqueue` hops there, and everything else runs there.
+final class LoopDeliveryQueue: @unchecked Sendable {
+    // @unchecked Sendable: `items`, `nextSink` and `isDraining` are only touched on `loop`
+    // (`enqueue` hops there with `execute`; `drain` runs there), so one thread at a time.
+    struct Item {
+        var batch: [EncodedNotification]
+        var topic: String
+        var sinks: [any LiveSink]
+    }
+
+    let loop: any EventLoop
+    /// Sinks written per turn of the loop.
+    let sliceSize: Int
+    private var items: Deque<Item> = []
+    /// Where the first item's writing stands.
+    private var nextSink = 0
+    private var isDraining = false
+
+    init(loop: any EventLoop, sliceSize: Int = 64) {
+        self.loop = loop
+        self.sliceSize = sliceSize
+    }
+
+    /// Queues `batch` for `sinks` (from any thread).
+    func enqueue(_ batch: [EncodedNotification], topic: String, sinks: [any LiveSink]) {
+        let item = Item(batch: batch, topic: topic, sinks: sinks)
+        self.loop.execute {
+            self.items.append(item)
+            if !self.isDraining {
+                self.isDraining = true
+                self.drain()
+            }
+        }
+    }
+
+    /// Writes one slice, then lets the loop do other work before the next.
+    private func drain() {
+        var budget = self.sliceSize
+        while budget > 0, let item = self.items.first {
+            let end = min(item.sinks.count, self.nextSink + budget)
+            for index in self.nextSink..<end { item.sinks[index].write(item.batch, topic: item.topic) }
+            budget -= end - self.nextSink
+            if end == item.sinks.count {
+                self.items.removeFirst()
+                self.nextSink = 0
+            } else {
+                self.nextSink = end
+            }
+        }
+        if self.items.isEmpty {
+            self.isDraining = false
+        } else {
+            self.loop.execute { self.drain() }
+        }
+    }
+}
