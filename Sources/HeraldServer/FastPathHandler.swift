@@ -7,7 +7,6 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
-import Synchronization
 
 /// Herald's two hottest endpoints, served at the channel-handler level: a single publish
 /// (`POST /v1/topics/{topic}/notifications`) and Server-Sent Events (`GET /v1/sse`).
@@ -36,12 +35,10 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     private var state = State.idle
     /// Parts that arrived while a response of ours was pending.
     private var held: Deque<HTTPRequestPart> = []
-    private var writabilityWaiters: [CheckedContinuation<Void, Never>] = []
-    /// The channel's writability, readable from any thread.
-    private let writable = Atomic<Bool>(true)
+    private let writability = ChannelWritability()
 
     /// Whether the socket can take more (from any thread).
-    var isWritable: Bool { self.writable.load(ordering: .relaxed) }
+    var isWritable: Bool { self.writability.isWritable }
 
     enum State {
         case idle
@@ -170,21 +167,15 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
 
     func channelInactive(context: ChannelHandlerContext) {
         if case .streaming(let stream) = self.state { stream.end() }
-        self.resumeWritabilityWaiters()
+        self.writability.resumeAll()
         context.fireChannelInactive()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        self.writable.store(context.channel.isWritable, ordering: .relaxed)
-        if context.channel.isWritable { self.resumeWritabilityWaiters() }
+        self.writability.changed(context.channel)
         context.fireChannelWritabilityChanged()
     }
 
-    private func resumeWritabilityWaiters() {
-        let waiters = self.writabilityWaiters
-        self.writabilityWaiters = []
-        for waiter in waiters { waiter.resume() }
-    }
 
     // MARK: - Outbound (Hummingbird's responses)
 
@@ -324,10 +315,6 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
 
     /// Waits until the socket can take more (on the event loop).
     func whenWritable(_ continuation: CheckedContinuation<Void, Never>) {
-        guard let context = self.context, context.channel.isActive, !context.channel.isWritable else {
-            continuation.resume()
-            return
-        }
-        self.writabilityWaiters.append(continuation)
+        self.writability.whenWritable(self.context?.channel, continuation)
     }
 }

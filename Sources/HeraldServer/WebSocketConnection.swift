@@ -1,7 +1,6 @@
 import HeraldCore
 import NIOCore
 import NIOWebSocket
-import Synchronization
 
 /// One WebSocket connection, served at the channel-handler level after the upgrade.
 ///
@@ -14,7 +13,7 @@ import Synchronization
 /// HTTP server alive, which is most of what an idle connection would otherwise cost.
 final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     // @unchecked Sendable: NIO calls a handler only on its channel's event loop, and the
-    // session, on another thread, only reads `writable` (an atomic) and otherwise hops to
+    // session, on another thread, only reads `isWritable` (an atomic) and otherwise hops to
     // the loop with `eventLoop.execute` before calling it.
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
@@ -28,8 +27,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     /// Pings sent since the client was last heard from.
     private var unansweredPings = 0
     private var closeSent = false
-    private var writabilityWaiters: [CheckedContinuation<Void, Never>] = []
-    private let writable = Atomic<Bool>(true)
+    private let writability = ChannelWritability()
 
     init(routes: FastPathRoutes, parameters: SubscriptionParameters, ackAuto: Bool) {
         self.routes = routes
@@ -38,7 +36,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     }
 
     /// Whether the socket can take more (from any thread).
-    var isWritable: Bool { self.writable.load(ordering: .relaxed) }
+    var isWritable: Bool { self.writability.isWritable }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -86,8 +84,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        self.writable.store(context.channel.isWritable, ordering: .relaxed)
-        if context.channel.isWritable { self.resumeWritabilityWaiters() }
+        self.writability.changed(context.channel)
         context.fireChannelWritabilityChanged()
     }
 
@@ -119,11 +116,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
 
     /// Waits until the socket can take more.
     func whenWritable(_ continuation: CheckedContinuation<Void, Never>) {
-        guard let context = self.context, context.channel.isActive, !context.channel.isWritable else {
-            continuation.resume()
-            return
-        }
-        self.writabilityWaiters.append(continuation)
+        self.writability.whenWritable(self.context?.channel, continuation)
     }
 
     // MARK: - Internals
@@ -167,12 +160,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         self.pings = nil
         self.session?.end(goingAway: false)
         self.session = nil
-        self.resumeWritabilityWaiters()
+        self.writability.resumeAll()
     }
 
-    private func resumeWritabilityWaiters() {
-        let waiters = self.writabilityWaiters
-        self.writabilityWaiters = []
-        for waiter in waiters { waiter.resume() }
-    }
 }
