@@ -47,22 +47,21 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let routes = self.routes
-            let refusal = NIOLoopBoundBox<HeraldError?>(nil, eventLoop: channel.eventLoop)
+            // The upgrade request's parameters, read once when NIO asks whether to upgrade.
+            let parsed = NIOLoopBoundBox<Result<(SubscriptionParameters, ackAuto: Bool), HeraldError>?>(nil, eventLoop: channel.eventLoop)
             let webSocket = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: routes.configuration.maximumFrame,
                 shouldUpgrade: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
-                        switch Self.webSocketParameters(head) {
-                        case .success: return HTTPHeaders()
-                        case .failure(let error):
-                            refusal.value = error
-                            return nil
-                        }
+                        let result = Self.webSocketParameters(head)
+                        parsed.value = result
+                        guard case .success = result else { return nil }
+                        return HTTPHeaders()
                     }
                 },
                 upgradePipelineHandler: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
-                        let (parameters, ackAuto) = try Self.webSocketParameters(head).get()
+                        let (parameters, ackAuto) = try (parsed.value ?? Self.webSocketParameters(head)).get()
                         let maximum = routes.configuration.maximumFrame
                         try channel.pipeline.syncOperations.addHandler(
                             NIOWebSocketFrameAggregator(
@@ -87,7 +86,7 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
                         let http1 = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)
                         )
-                        if let error = refusal.value { return .refused(http1, error) }
+                        if case .failure(let error) = parsed.value { return .refused(http1, error) }
                         return .notUpgraded(http1)
                     }
                 }

@@ -95,9 +95,14 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A fragmented message over the maximum, or a protocol error the decoder's own
-        // handler did not answer.
-        self.close(code: error is NIOWebSocketFrameAggregator.Error ? .messageTooLarge : .protocolError)
+        if error is NIOWebSocketFrameAggregator.Error {
+            // A message over the maximum, in fragments.
+            self.close(code: .messageTooLarge)
+        } else if !(error is NIOWebSocketError) {
+            // (NIO's WebSocketProtocolErrorHandler, before this handler, has already
+            // answered a protocol error with its close code.)
+            context.close(promise: nil)
+        }
     }
 
     // MARK: - Called by the session (on the event loop)
