@@ -44,6 +44,15 @@ public final class Dispatcher: Service, Sendable {
     /// Consumes the listener's events until graceful shutdown.
     public func run() async {
         self.listener.start()
+        // Cancellation (another service of the group failed) stops it as shutdown does.
+        await withTaskCancellationHandler {
+            await self.dispatch()
+        } onCancel: {
+            self.listener.stop()
+        }
+    }
+
+    private func dispatch() async {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.hub.runReads() }

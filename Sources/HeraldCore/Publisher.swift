@@ -78,13 +78,19 @@ public final class Publisher: Service, Sendable {
 
     /// Runs the committers until graceful shutdown, then drains the queue.
     public func run() async {
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                for _ in 0..<max(1, self.configuration.committers) {
-                    group.addTask { await self.commitLoop() }
+        // Cancelled (another service of the group failed, e.g. the port was taken) or shut
+        // down: either way the committers finish what is queued and stop.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withTaskGroup(of: Void.self) { group in
+                    for _ in 0..<max(1, self.configuration.committers) {
+                        group.addTask { await self.commitLoop() }
+                    }
                 }
+            } onGracefulShutdown: {
+                self.shutdown()
             }
-        } onGracefulShutdown: {
+        } onCancel: {
             self.shutdown()
         }
     }

@@ -60,6 +60,20 @@ struct CommandLineTests {
         #expect(unreachable.output.contains("Error"))
     }
 
+    @Test("`serve` on a port already taken exits 1 at once, saying so")
+    func portTaken() async throws {
+        let url = try await TestCluster.shared.makeDatabase()
+        let first = try HeraldProcess(["serve", "--port", "0", "--database-url", url])
+        let port = try await first.listeningPort()
+        let started = ContinuousClock.now
+        let second = try await HeraldProcess.run(["serve", "--port", "\(port)", "--database-url", url])
+        #expect(second.status == 1)
+        #expect(second.output.contains("Address already in use"))
+        #expect(ContinuousClock.now - started < .seconds(10), "it waited for a signal or the watchdog")
+        first.signal(SIGTERM)
+        #expect(try await first.wait() == 0)
+    }
+
     @Test("`serve --event-loops` (or HERALD_EVENT_LOOPS) sets the I/O threads; fewer than 1 is refused")
     func eventLoops() async throws {
         #expect(try await HeraldProcess.run(["serve", "--event-loops", "0"]).status == 64)
