@@ -141,16 +141,21 @@ struct WebSocketTests {
 
     @Test("the server pings every heartbeat and closes a connection whose client stays silent through two pings")
     func pingsAndDeadClients() async throws {
-        let server = try await TestServer.start { $0.server.heartbeat = .milliseconds(300) }
+        // A 1 s heartbeat: a loaded test machine can stall a client thread for a few hundred
+        // milliseconds, which must not count as a dead client.
+        let server = try await TestServer.start { $0.server.heartbeat = .seconds(1) }
         defer { Task { await server.stop() } }
+        // A client that never answers (nothing is read from it until the end).
+        let dead = try await RawWebSocket.connect(port: server.port, path: "/v1/ws")
+        defer { dead.close() }
         // A client that answers: still served after several heartbeats.
         let alive = try await RawWebSocket.connect(port: server.port, path: "/v1/ws")
         defer { alive.close() }
         #expect(alive.status == 101)
         var pings = 0
         let start = ContinuousClock.now
-        while ContinuousClock.now - start < .milliseconds(1500) {
-            guard let frame = await alive.next(timeout: 2) else { break }
+        while ContinuousClock.now - start < .milliseconds(3500) {
+            guard let frame = await alive.next(timeout: 3) else { break }
             if frame.opcode == 0x9 {
                 pings += 1
                 alive.send(opcode: 0xA, frame.payload)
@@ -160,9 +165,7 @@ struct WebSocketTests {
         alive.send(opcode: 0x1, Array(#"{"type":"ping"}"#.utf8))
         #expect(await alive.nextText() == #"{"type":"pong"}"#)
 
-        // A client that never answers: closed once two pings in a row went unanswered.
-        let dead = try await RawWebSocket.connect(port: server.port, path: "/v1/ws")
-        defer { dead.close() }
+        // Meanwhile the silent one was pinged and closed once two pings in a row went unanswered.
         let frames = try #require(await dead.framesUntilClosed(timeout: 5), "the silent connection stayed open")
         #expect(frames.first?.opcode == 0x9)
     }
