@@ -222,7 +222,7 @@ scenario_many() {
     stop_herald_all
 }
 
-header="# Herald benchmark $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD), $(nproc) cores, $(uname -m), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), ${DURATION} s per measurement$(env | grep -o '^HERALD_[A-Z_]*=[^ ]*' | sed 's/^/, /' | tr -d '\n')"
+header="# Herald benchmark $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD), $(nproc) cores, $(uname -m), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), ${DURATION} s per measurement$( (env | grep -o '^HERALD_[A-Z_]*=[^ ]*' || true) | sed 's/^/, /' | tr -d '\n')"
 echo "$header"
 for scenario in $SCENARIOS; do
     "scenario_$scenario"
