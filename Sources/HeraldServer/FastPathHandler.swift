@@ -295,7 +295,8 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     /// event loop). From now on the connection is the stream's.
     func beginStream(_ head: HTTPResponse, first: ByteBuffer) {
         guard let context = self.context else { return }
-        context.writeAndFlush(self.wrapOutboundOut(.head(head)), promise: nil)
+        // One flush for both: the chunk's flush sends the head too.
+        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         self.writeChunk(first)
         self.decideHandOff(stream: true)
     }
