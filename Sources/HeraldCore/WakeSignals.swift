@@ -28,6 +28,17 @@ public final class WakeSignals: Sendable {
     /// The number of registered waiters.
     public var count: Int { self.state.withLock { $0.waiters.count } }
 
+    /// The number of waiters parked in `wait` now (a long-poll counts here only after it
+    /// has read once and found nothing).
+    public var waitingCount: Int {
+        self.state.withLock { state in
+            state.waiters.values.count { waiter in
+                if case .waiting = waiter.state { return true }
+                return false
+            }
+        }
+    }
+
     /// Registers a waiter for `topics`; call `wait` and then `unregister`.
     public func register(_ topics: [String]) -> Int {
         self.state.withLock { state in

@@ -32,7 +32,7 @@ struct CommandLineTests {
         #expect(try await HeraldProcess.run(["migrate", "--database-url", url]).status == 0)
         let server = try HeraldProcess(["serve", "--port", "0"], environment: ["HERALD_DATABASE_URL": url, "HERALD_NO_MIGRATE": "1"])
         let port = try await server.listeningPort()
-        #expect(try await TestHTTP.get("http://127.0.0.1:\(port)/readyz").status == 200)
+        #expect(try await TestHTTP.becomesReady("http://127.0.0.1:\(port)"))
         server.signal(SIGTERM)
         #expect(try await server.wait() == 0)
     }

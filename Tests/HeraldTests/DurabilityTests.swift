@@ -26,7 +26,7 @@ struct DurabilityTests {
             #expect(answer.status == 201)
             published.append((answer.json["seq"] as? Int ?? 0, answer.json["id"] as? String ?? ""))
         }
-        #expect(try await TestHTTP.get("\(server.baseURL)/readyz").status == 200)
+        #expect(try await TestHTTP.becomesReady(server.baseURL))
 
         try cluster.stop(mode: .immediate)
         let refused = try await TestHTTP.postJSON("\(server.baseURL)/v1/topics/durable/notifications", #"{"data":"lost?"}"#)
@@ -39,11 +39,7 @@ struct DurabilityTests {
 
         try cluster.start(logger: Logger(label: "test.durability"))
         // The pool and the LISTEN connection come back by themselves.
-        let deadline = ContinuousClock.now + .seconds(20)
-        while try await TestHTTP.get("\(server.baseURL)/readyz").status != 200 {
-            guard ContinuousClock.now < deadline else { throw TestFailure("not ready again after the restart") }
-            try await Task.sleep(for: .milliseconds(200))
-        }
+        guard try await TestHTTP.becomesReady(server.baseURL) else { throw TestFailure("not ready again after the restart") }
         for (seq, id) in published {
             let fetched = try await TestHTTP.get("\(server.baseURL)/v1/topics/durable/notifications/\(seq)")
             #expect(fetched.status == 200)
@@ -61,11 +57,13 @@ struct DurabilityTests {
         let server = try await TestServer.start(databaseURL: cluster.connectionString)
         defer { Task { await server.stop() } }
         async let polled = TestHTTP.get("\(server.baseURL)/v1/poll?topics=x&after=x:0&wait=30")
-        // Wait until the long-poll has read once and is waiting.
+        // Wait until the long-poll has read once and is waiting (a read that meets the
+        // database down is answered 503, as it should be: that is not this test).
         let registered = ContinuousClock.now + .seconds(10)
-        while server.instance.signals.count == 0, ContinuousClock.now < registered {
+        while server.instance.signals.waitingCount == 0, ContinuousClock.now < registered {
             try await Task.sleep(for: .milliseconds(20))
         }
+        guard server.instance.signals.waitingCount > 0 else { throw TestFailure("the long-poll never started waiting") }
         try cluster.stop(mode: .immediate)
         try await Task.sleep(for: .milliseconds(500))
         try cluster.start(logger: Logger(label: "test.durability"))

@@ -59,4 +59,15 @@ enum TestHTTP {
     static func postJSON(_ url: String, _ json: String, headers: [(String, String)] = []) async throws -> Answer {
         try await self.request(.POST, url, body: Array(json.utf8), headers: [("Content-Type", "application/json")] + headers)
     }
+
+    /// Whether `baseURL/readyz` answers 200 within `limit`, asking every 100 ms: readiness
+    /// follows the database and the LISTEN connection, which connect after the port is bound.
+    static func becomesReady(_ baseURL: String, within limit: Duration = .seconds(20)) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while try await self.get("\(baseURL)/readyz", timeout: .seconds(5)).status != 200 {
+            guard ContinuousClock.now < deadline else { return false }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return true
+    }
 }
