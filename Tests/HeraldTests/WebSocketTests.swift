@@ -141,9 +141,9 @@ struct WebSocketTests {
 
     @Test("the server pings every heartbeat and closes a connection whose client stays silent through two pings")
     func pingsAndDeadClients() async throws {
-        // A 1 s heartbeat: a loaded test machine can stall a client thread for a few hundred
-        // milliseconds, which must not count as a dead client.
-        let server = try await TestServer.start { $0.server.heartbeat = .seconds(1) }
+        // A 2 s heartbeat: a loaded test machine can stall a client thread for a second or
+        // more (CI once closed the answering client at 1 s), which must not count as dead.
+        let server = try await TestServer.start { $0.server.heartbeat = .seconds(2) }
         defer { Task { await server.stop() } }
         // A client that never answers (nothing is read from it until the end).
         let dead = try await RawWebSocket.connect(port: server.port, path: "/v1/ws")
@@ -154,8 +154,9 @@ struct WebSocketTests {
         #expect(alive.status == 101)
         var pings = 0
         let start = ContinuousClock.now
-        while ContinuousClock.now - start < .milliseconds(3500) {
-            guard let frame = await alive.next(timeout: 3) else { break }
+        while ContinuousClock.now - start < .milliseconds(7000) {
+            guard let frame = await alive.next(timeout: 5) else { break }
+            #expect(frame.opcode != 0x8, "the answering client was closed: \(frame.payload)")
             if frame.opcode == 0x9 {
                 pings += 1
                 alive.send(opcode: 0xA, frame.payload)
@@ -166,7 +167,7 @@ struct WebSocketTests {
         #expect(await alive.nextText() == #"{"type":"pong"}"#)
 
         // Meanwhile the silent one was pinged and closed once two pings in a row went unanswered.
-        let frames = try #require(await dead.framesUntilClosed(timeout: 5), "the silent connection stayed open")
+        let frames = try #require(await dead.framesUntilClosed(timeout: 8), "the silent connection stayed open")
         #expect(frames.first?.opcode == 0x9)
     }
 
