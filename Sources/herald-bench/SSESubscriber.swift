@@ -63,26 +63,37 @@ final class SSESubscriber: ChannelInboundHandler, @unchecked Sendable {
                 context.close(promise: nil)
             }
         case .body(let buffer):
+            // Lines are found in the buffer itself; only a line split across reads is
+            // copied. (A byte-at-a-time append to `self.line` cost this client 40 % of its
+            // CPU in exclusivity checks, CPU the server under test then lacked.)
+            var partial = self.line
+            self.line = []
             buffer.withUnsafeReadableBytes { bytes in
-                for byte in bytes {
-                    if byte == 0x0A {
-                        self.endLine()
+                var start = 0
+                while let newline = bytes[start...].firstIndex(of: 0x0A) {
+                    if partial.isEmpty {
+                        Self.endLine(UnsafeRawBufferPointer(rebasing: bytes[start..<newline]), stats: self.stats)
                     } else {
-                        self.line.append(byte)
+                        partial.append(contentsOf: bytes[start..<newline])
+                        partial.withUnsafeBytes { Self.endLine($0, stats: self.stats) }
+                        partial.removeAll(keepingCapacity: true)
                     }
+                    start = newline + 1
                 }
+                partial.append(contentsOf: bytes[start...])
             }
+            self.line = partial
         case .end:
             if self.mode != .keepAlive { context.close(promise: nil) }
         }
     }
 
-    private func endLine() {
-        defer { self.line.removeAll(keepingCapacity: true) }
-        guard self.line.count > 5, self.line[0] == UInt8(ascii: "d"), self.line[1] == UInt8(ascii: "a"),
-            self.line[2] == UInt8(ascii: "t"), self.line[3] == UInt8(ascii: "a"), self.line[4] == UInt8(ascii: ":")
+    /// Counts a `data:` line as one delivery.
+    private static func endLine(_ line: UnsafeRawBufferPointer, stats: DeliveryStats) {
+        guard line.count > 5, line[0] == UInt8(ascii: "d"), line[1] == UInt8(ascii: "a"), line[2] == UInt8(ascii: "t"),
+            line[3] == UInt8(ascii: "a"), line[4] == UInt8(ascii: ":")
         else { return }
-        self.line.withUnsafeBytes { self.stats.delivered(in: $0) }
+        stats.delivered(in: line)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
