@@ -119,14 +119,23 @@ public final class Hub: Sendable {
         }
     }
 
-    /// Sends a heartbeat tick to every inbox.
+    /// Sends a heartbeat tick to every inbox that wants one. A subscription whose delivery
+    /// is direct is not woken: its sink writes the keep-alive on its loop, through the
+    /// loop's delivery queue a slice at a time (ten thousand subscriptions woken at once
+    /// held a loop for tens of milliseconds every heartbeat).
     public func heartbeat() {
         let inboxes = self.state.withLock { state in
             var inboxes: [ObjectIdentifier: SubscriberInbox] = [:]
             for feed in state.feeds.values { inboxes.merge(feed.subscribers) { first, _ in first } }
             return inboxes
         }
-        for inbox in inboxes.values { inbox.heartbeat() }
+        var byLoop = SinksByLoop()
+        for inbox in inboxes.values where inbox.wantsHeartbeats {
+            if let sink = inbox.heartbeat() { byLoop.add(sink) { $0.heartbeat() } }
+        }
+        for (loop, sinks) in byLoop.sinks.values {
+            self.deliveryQueue(for: loop).enqueue(.heartbeat, sinks: sinks)
+        }
     }
 
     /// Performs the reads the hub asks for until `finish()`; run it in the dispatcher.
@@ -147,7 +156,7 @@ public final class Hub: Sendable {
     /// each loop's `LoopDeliveryQueue` (in the order of the offers, so each sink still gets
     /// a topic's batches in seq order, after anything its own task queued there).
     private func hand(_ batch: [EncodedNotification], topic: String, to inboxes: [SubscriberInbox]) {
-        var byLoop: [ObjectIdentifier: (loop: any EventLoop, sinks: [any LiveSink])] = [:]
+        var byLoop = SinksByLoop()
         for inbox in inboxes {
             switch inbox.offer(batch, topic: topic) {
             case .queued:
@@ -156,15 +165,11 @@ public final class Hub: Sendable {
                 self.overflows.add(1, ordering: .relaxed)
                 self.overflowCounter.increment()
             case .direct(let sink):
-                if let loop = sink.eventLoop {
-                    byLoop[ObjectIdentifier(loop), default: (loop, [])].sinks.append(sink)
-                } else {
-                    sink.write(batch, topic: topic)
-                }
+                byLoop.add(sink) { $0.write(batch, topic: topic) }
             }
         }
-        for (loop, sinks) in byLoop.values {
-            self.deliveryQueue(for: loop).enqueue(batch, topic: topic, sinks: sinks)
+        for (loop, sinks) in byLoop.sinks.values {
+            self.deliveryQueue(for: loop).enqueue(.notifications(batch, topic: topic), sinks: sinks)
         }
     }
 

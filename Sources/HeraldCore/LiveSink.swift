@@ -18,4 +18,8 @@ public protocol LiveSink: AnyObject, Sendable {
     /// Writes a topic's next notifications (called in seq order per topic, on
     /// `eventLoop` when it has one).
     func write(_ batch: [EncodedNotification], topic: String)
+    /// Writes the transport's keep-alive, if it has one (on `eventLoop` when it has one).
+    /// The hub calls it every heartbeat while delivery is direct, instead of waking the
+    /// subscription's task.
+    func heartbeat()
 }

@@ -17,9 +17,16 @@ import NIOCore
 final class LoopDeliveryQueue: @unchecked Sendable {
     // @unchecked Sendable: `items`, `nextSink` and `isDraining` are only touched on `loop`
     // (`enqueue` hops there with `execute`; `drain` runs there), so one thread at a time.
+    /// What is written to each sink of an item.
+    enum Work {
+        /// A topic's next notifications (`LiveSink.write`).
+        case notifications([EncodedNotification], topic: String)
+        /// A keep-alive (`LiveSink.heartbeat`).
+        case heartbeat
+    }
+
     struct Item {
-        var batch: [EncodedNotification]
-        var topic: String
+        var work: Work
         var sinks: [any LiveSink]
     }
 
@@ -36,9 +43,9 @@ final class LoopDeliveryQueue: @unchecked Sendable {
         self.sliceSize = sliceSize
     }
 
-    /// Queues `batch` for `sinks` (from any thread).
-    func enqueue(_ batch: [EncodedNotification], topic: String, sinks: [any LiveSink]) {
-        let item = Item(batch: batch, topic: topic, sinks: sinks)
+    /// Queues `work` for `sinks` (from any thread).
+    func enqueue(_ work: Work, sinks: [any LiveSink]) {
+        let item = Item(work: work, sinks: sinks)
         self.loop.execute {
             self.items.append(item)
             if !self.isDraining {
@@ -53,7 +60,12 @@ final class LoopDeliveryQueue: @unchecked Sendable {
         var budget = self.sliceSize
         while budget > 0, let item = self.items.first {
             let end = min(item.sinks.count, self.nextSink + budget)
-            for index in self.nextSink..<end { item.sinks[index].write(item.batch, topic: item.topic) }
+            switch item.work {
+            case .notifications(let batch, let topic):
+                for index in self.nextSink..<end { item.sinks[index].write(batch, topic: topic) }
+            case .heartbeat:
+                for index in self.nextSink..<end { item.sinks[index].heartbeat() }
+            }
             budget -= end - self.nextSink
             if end == item.sinks.count {
                 self.items.removeFirst()

@@ -43,11 +43,15 @@ public final class SubscriberInbox: Sendable {
 
     /// The most notifications it holds.
     public let capacity: Int
+    /// Whether its transport sends keep-alives on the hub's heartbeat (a WebSocket pings on
+    /// a timer of its own instead).
+    public let wantsHeartbeats: Bool
     private let state = Mutex(State())
 
     /// Creates an inbox for at most `capacity` notifications.
-    public init(capacity: Int = 512) {
+    public init(capacity: Int = 512, wantsHeartbeats: Bool = true) {
         self.capacity = capacity
+        self.wantsHeartbeats = wantsHeartbeats
     }
 
     /// What became of an offer.
@@ -133,13 +137,22 @@ public final class SubscriberInbox: Sendable {
         }
     }
 
-    /// Asks for a keep-alive at the next opportunity.
-    public func heartbeat() {
+    /// Asks for a keep-alive. While delivery is direct, returns the sink, which the caller
+    /// has write it (`LiveSink.heartbeat`) without waking the subscription; otherwise the
+    /// subscription takes a `.heartbeat` at the next opportunity.
+    @discardableResult
+    public func heartbeat() -> (any LiveSink)? {
+        var direct: (any LiveSink)? = nil
         self.wake { state in
             guard !state.isClosed else { return false }
+            if let sink = state.sink {
+                direct = sink
+                return false
+            }
             state.heartbeatDue = true
             return true
         }
+        return direct
     }
 
     /// Closes the inbox; the next `take` returns `.closed`.

@@ -68,14 +68,15 @@ public final class Subscription {
         cursors: CursorStore?,
         clientID: String?,
         inboxCapacity: Int = 512,
-        sink: (any LiveSink)? = nil
+        sink: (any LiveSink)? = nil,
+        wantsHeartbeats: Bool = true
     ) {
         self.hub = hub
         self.store = store
         self.cursors = cursors
         self.clientID = clientID
         self.sink = sink
-        self.inbox = SubscriberInbox(capacity: inboxCapacity)
+        self.inbox = SubscriberInbox(capacity: inboxCapacity, wantsHeartbeats: wantsHeartbeats)
     }
 
     deinit {

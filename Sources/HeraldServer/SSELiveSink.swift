@@ -39,6 +39,16 @@ final class SSELiveSink: LiveSink {
     /// else this stream writes there.
     var eventLoop: (any EventLoop)? { self.loop }
 
+    /// Writes a keep-alive comment (on the event loop) while delivering; a socket that is
+    /// full needs none.
+    func heartbeat() {
+        guard self.state.withLock({ $0.positions != nil }), self.handler.isWritable else { return }
+        self.handler.writeChunk(Self.keepAlive)
+    }
+
+    /// The keep-alive chunk, the same bytes for every stream.
+    private static let keepAlive = SSEEncoding.keepAlive()
+
     /// Writes a batch (on the event loop).
     func write(_ batch: [EncodedNotification], topic: String) {
         guard let last = batch.last else { return }

@@ -6,9 +6,14 @@ struct SubscriptionServices: Sendable {
     let store: NotificationStore
     let cursors: CursorStore
 
-    func makeSubscription(client: String?, inboxCapacity: Int, sink: (any LiveSink)? = nil) -> Subscription {
+    /// A subscription for a transport; `wantsHeartbeats` false for one that keeps its
+    /// connection alive by itself (WebSocket pings).
+    func makeSubscription(
+        client: String?, inboxCapacity: Int, sink: (any LiveSink)? = nil, wantsHeartbeats: Bool = true
+    ) -> Subscription {
         Subscription(
-            hub: self.hub, store: self.store, cursors: self.cursors, clientID: client, inboxCapacity: inboxCapacity, sink: sink
+            hub: self.hub, store: self.store, cursors: self.cursors, clientID: client, inboxCapacity: inboxCapacity,
+            sink: sink, wantsHeartbeats: wantsHeartbeats
         )
     }
 }

@@ -29,7 +29,9 @@ final class WebSocketSession: Sendable {
         self.loop = loop
         self.routes = routes
         let subscription = routes.subscriptions.makeSubscription(
-            client: parameters.client, inboxCapacity: routes.configuration.inboxCapacity
+            client: parameters.client, inboxCapacity: routes.configuration.inboxCapacity,
+            // Pings on the connection's own timer keep it alive (`WebSocketConnection`).
+            wantsHeartbeats: false
         )
         self.inbox = subscription.inbox
         let handOver = HandOver(subscription)

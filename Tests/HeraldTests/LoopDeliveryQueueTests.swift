@@ -33,6 +33,11 @@ final class RecordingSink: LiveSink {
         self.written.withLock { $0.append(contentsOf: batch.map(\.seq)) }
         self.log.append(self.name)
     }
+
+    func heartbeat() {
+        if !self.loop.inEventLoop { self.offLoop.add(1, ordering: .relaxed) }
+        self.log.append("\(self.name) heartbeat")
+    }
 }
 
 @Suite("LoopDeliveryQueue: fan-out a slice at a time")
@@ -48,7 +53,7 @@ struct LoopDeliveryQueueTests {
         // before any slice runs.
         try await loop.submit {
             for seq in Int64(1)...3 {
-                queue.enqueue([SSEFastPathTests.encoded("t", seq)], topic: "t", sinks: sinks)
+                queue.enqueue(.notifications([SSEFastPathTests.encoded("t", seq)], topic: "t"), sinks: sinks)
             }
             loop.execute { log.append("other") }
         }.get()

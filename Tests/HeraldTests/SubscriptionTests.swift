@@ -20,6 +20,12 @@ final class HeldSink: LiveSink {
         self.batches.withLock { $0.append(batch) }
     }
 
+    let heartbeats = Atomic<Int>(0)
+
+    func heartbeat() {
+        self.heartbeats.add(1, ordering: .relaxed)
+    }
+
     var heldSeqs: [Int64] { self.batches.withLock { $0.flatMap { $0.map(\.seq) } } }
 }
 
@@ -87,6 +93,48 @@ struct SubscriptionTests {
         #expect(await subscription.next().isClosed)
         try await rejoined.value
         subscription.close()
+    }
+}
+
+@Suite("Heartbeats")
+struct HeartbeatTests {
+    @Test("a subscription delivering directly gets its keep-alive through the sink, without waking; one that is not gets a heartbeat; one that does not want them gets nothing")
+    func heartbeatsGoToSinks() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let instance = server.instance
+        let sink = HeldSink()
+        let direct = Subscription(hub: instance.hub, store: instance.store, cursors: nil, clientID: nil, sink: sink)
+        let queued = Subscription(hub: instance.hub, store: instance.store, cursors: nil, clientID: nil)
+        let silent = Subscription(
+            hub: instance.hub, store: instance.store, cursors: nil, clientID: nil, wantsHeartbeats: false
+        )
+        for subscription in [direct, queued, silent] { try await subscription.subscribe(["hb"], after: try Cursor.parse("hb:0")) }
+        // The first one hands delivery to its sink once it waits (below); then the heartbeat.
+        let hub = instance.hub
+        let directInbox = direct.inbox
+        let driver = Task {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while sink.positions.withLock({ $0 }) == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            hub.heartbeat()
+            let heartbeats = sink.heartbeats.load(ordering: .relaxed)
+            directInbox.close()
+            return heartbeats
+        }
+        // Not woken by the heartbeat: the next thing it sees is the closing.
+        let directNext = await direct.next()
+        #expect(directNext.isClosed)
+        #expect(try await driver.value == 1)
+        let queuedNext = await queued.next()
+        guard case .heartbeat = queuedNext else {
+            Issue.record("the subscription without a sink did not get its heartbeat")
+            return
+        }
+        // The one that wants none has nothing waiting.
+        silent.inbox.close()
+        let silentNext = await silent.next()
+        #expect(silentNext.isClosed)
+        for subscription in [direct, queued, silent] { subscription.close() }
     }
 }
 
