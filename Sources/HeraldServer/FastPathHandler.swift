@@ -158,9 +158,17 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent, case .streaming(let stream) = self.state {
-            // Graceful shutdown: end the stream so the client reconnects elsewhere.
-            stream.end()
+        if case .streaming(let stream) = self.state {
+            if event is ChannelShouldQuiesceEvent {
+                // Graceful shutdown: end the stream so the client reconnects elsewhere.
+                stream.end()
+            } else if let event = event as? ChannelEvent, event == .inputClosed {
+                // The client closed its side (half-closure is allowed on the server's
+                // channels): it is gone. Close now; otherwise the connection and its
+                // subscription would linger until a write failed, a heartbeat or two later.
+                context.close(promise: nil)
+                return
+            }
         }
         context.fireUserInboundEventTriggered(event)
     }

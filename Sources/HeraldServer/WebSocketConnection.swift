@@ -91,6 +91,12 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // Graceful shutdown: the session ends and says 1001, so the client reconnects elsewhere.
         if event is ChannelShouldQuiesceEvent { self.session?.end(goingAway: true) }
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // The client closed its side without a close frame: it is gone (half-closure is
+            // allowed on the server's channels, so NIO would otherwise keep the connection).
+            context.close(promise: nil)
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 

@@ -32,8 +32,14 @@ final class RawWebSocket: Sendable {
     /// The status code of the server's answer to the upgrade.
     var status: Int { Int(self.response.split(separator: " ").dropFirst().first ?? "") ?? 0 }
 
-    /// Connects to 127.0.0.1:`port` and asks to upgrade `path`.
-    static func connect(port: Int, path: String) async throws -> RawWebSocket {
+    /// The headers of a WebSocket upgrade.
+    static let upgrade = [
+        "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    ]
+
+    /// Connects to 127.0.0.1:`port` and asks to upgrade `path`; with other `headers`, sends
+    /// a plain GET with them (an SSE stream, seen at the socket).
+    static func connect(port: Int, path: String, headers: [String] = RawWebSocket.upgrade) async throws -> RawWebSocket {
         try await Self.offPool {
             let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = sockaddr_in()
@@ -46,8 +52,7 @@ final class RawWebSocket: Sendable {
             guard connected == 0 else { throw TestFailure("connect failed: \(errno)") }
             var timeout = timeval(tv_sec: 10, tv_usec: 0)
             setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n"
             Self.write(descriptor, Array(request.utf8))
             var head: [UInt8] = []
             while !head.ends(with: Array("\r\n\r\n".utf8)) {
@@ -119,6 +124,27 @@ final class RawWebSocket: Sendable {
 
     func close() {
         Glibc.close(self.descriptor)
+    }
+
+    /// Closes the sending side only (a FIN), as a client that goes away does.
+    func shutdownWrite() {
+        shutdown(self.descriptor, Int32(SHUT_WR))
+    }
+
+    /// Whether the server closes the connection within `timeout` seconds (what it sends
+    /// meanwhile is read and dropped).
+    func closedByServer(timeout seconds: Int) async -> Bool {
+        let descriptor = self.descriptor
+        return (try? await Self.offPool {
+            var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let received = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+                if received == 0 { return true }
+                if received < 0 { return errno == ECONNRESET }
+            }
+        }) ?? false
     }
 
     private static func read(_ descriptor: Int32, _ count: Int) -> [UInt8]? {
