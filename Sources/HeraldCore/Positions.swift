@@ -75,12 +75,14 @@ public struct Positions: Sendable {
     /// Accepts `encoded` when it is the very next notification of the only topic and has
     /// not expired: its event is then the same for every subscriber of that topic alone
     /// (`EncodedNotification.sseSingleTopicChunk`). Otherwise changes nothing and returns
-    /// false; `accept(_:now:into:)` then decides.
-    public mutating func acceptAlone(_ encoded: EncodedNotification, now: PostgresTimestamp) -> Bool {
-        guard self.topics.count == 1, self.topics[0] == encoded.topic, self.seqs[encoded.topic] == encoded.seq - 1
+    /// false; `accept(_:now:into:)` then decides. With `now` nil the clock is read, if
+    /// `encoded` can expire at all.
+    public mutating func acceptAlone(_ encoded: EncodedNotification, now: PostgresTimestamp?) -> Bool {
+        guard self.topics.count == 1, self.topics[0] == encoded.topic,
+            let index = self.seqs.index(forKey: encoded.topic), self.seqs.values[index] == encoded.seq - 1
         else { return false }
-        if let expires = encoded.notification.expiresAt, expires <= now { return false }
-        self.seqs[encoded.topic] = encoded.seq
+        if let expires = encoded.notification.expiresAt, expires <= now ?? .now { return false }
+        self.seqs.values[index] = encoded.seq
         return true
     }
 }

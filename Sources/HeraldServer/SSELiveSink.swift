@@ -62,14 +62,15 @@ final class SSELiveSink: LiveSink {
                 return (state.positions, state.inbox, false)
             }
             // `state.positions!` is changed in place: a copy would copy its dictionaries.
-            let now = PostgresTimestamp.now
+            // The clock is read only when something in the batch can expire.
+            let now = batch.contains { $0.notification.expiresAt != nil } ? PostgresTimestamp.now : nil
             if batch.count == 1, let chunk = last.sseSingleTopicChunk, state.positions!.acceptAlone(last, now: now) {
                 // The common case: the same bytes as every other subscriber of the topic.
                 sharedChunk = chunk
             } else {
                 for encoded in batch { state.positions!.accept(encoded, now: now, into: &events) }
             }
-            return (nil, state.inbox, true)
+            return (nil, nil, true)
         }
         guard outcome.active else {
             // Not delivering (anymore): the batch is dropped and read again from the database.
