@@ -25,9 +25,6 @@ public final class WakeSignals: Sendable {
     /// Creates an empty registry.
     public init() {}
 
-    /// The number of registered waiters.
-    public var count: Int { self.state.withLock { $0.waiters.count } }
-
     /// The number of waiters parked in `wait` now (a long-poll counts here only after it
     /// has read once and found nothing).
     public var waitingCount: Int {
