@@ -184,7 +184,6 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
         context.fireChannelWritabilityChanged()
     }
 
-
     // MARK: - Outbound (Hummingbird's responses)
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -8,8 +8,8 @@ import NIOWebSocket
 /// close code 1009) and encoder in front of it, and a `NIOWebSocketFrameAggregator`
 /// joins fragmented messages. This handler answers the protocol's control frames, pings
 /// the client every heartbeat and closes a connection from which nothing (no pong, no
-/// message) came through two pings in a row, and hands text frames to its `WebSocketSession`, whose task writes back through
-/// `send(_:)`. Like `FastPathHandler` for SSE, it keeps no per-connection task of the
+/// message) came through two pings in a row, and hands text frames to its
+/// `WebSocketSession`, whose task writes back through `send(_:)`. Like `FastPathHandler` for SSE, it keeps no per-connection task of the
 /// HTTP server alive, which is most of what an idle connection would otherwise cost.
 final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     // @unchecked Sendable: NIO calls a handler only on its channel's event loop, and the
@@ -173,5 +173,4 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         self.session = nil
         self.writability.resumeAll()
     }
-
 }

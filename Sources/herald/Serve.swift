@@ -1,5 +1,4 @@
 import ArgumentParser
-import NIOPosix
 import Foundation
 import HeraldCore
 import HeraldPostgres
@@ -7,6 +6,7 @@ import HeraldServer
 import Hummingbird
 import Logging
 import Metrics
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
