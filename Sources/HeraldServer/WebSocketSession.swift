@@ -86,7 +86,7 @@ final class WebSocketSession: Sendable {
                     await self.handle(command, subscription: subscription)
                 }
             case .heartbeat:
-                continue
+                continue  // not sent: this inbox wants none (the connection pings instead)
             case .closed:
                 break loop
             }
