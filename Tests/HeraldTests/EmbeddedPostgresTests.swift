@@ -70,6 +70,72 @@ struct EmbeddedPostgresTests {
         #expect(acl.output.contains("user:postgres:--x"))
     }
 
+    @Test("the private server is Herald's alone: its folders and socket are 0700, and another local user (nobody) cannot connect", .enabled(if: geteuid() == 0))
+    func closedToOtherUsers() async throws {
+        let directory = TestCluster.makeTemporaryDirectory(prefix: "herald-private")
+        let server = try EmbeddedPostgres(directory: directory)
+        TestCluster.stopAtExit(server)
+        try server.start()
+        defer { try? server.stop() }
+        for folder in [directory, server.dataDirectory, server.socketDirectory, directory + "/log"] {
+            var status = stat()
+            stat(folder, &status)
+            // Nothing for others; for the group class nothing either, but the ACL mask that
+            // lets the server user pass through the top folder (shown as group x).
+            #expect(status.st_mode & 0o067 == 0, "\(folder) is \(String(status.st_mode & 0o777, radix: 8))")
+        }
+        var socketStatus = stat()
+        stat(server.socketDirectory + "/.s.PGSQL.\(server.port)", &socketStatus)
+        #expect(socketStatus.st_mode & 0o077 == 0, "the socket is open to others")
+        let psql = try #require(["/usr/bin/psql", "/usr/lib/postgresql/15/bin/psql"].first { FileManager.default.isExecutableFile(atPath: $0) })
+        let attempt = try CommandRunner.run(
+            psql, ["-h", server.socketDirectory, "-p", "\(server.port)", "-U", "postgres", "-d", "postgres", "-Atc", "SELECT 'in'"],
+            as: "nobody"
+        )
+        #expect(attempt.status != 0, "nobody connected: \(attempt.output)")
+        #expect(!attempt.output.contains("in\n") && attempt.output != "in")
+        // Herald itself (root) still connects.
+        let pool = PostgresPool(configuration: .init(connectionString: server.connectionString, maximumConnections: 1))
+        #expect(try await pool.query("SELECT 1")[0].decode(Int.self, at: 0) == 1)
+        pool.shutdown()
+    }
+
+    @Test("a data directory another user already owns is refused, not used", .enabled(if: geteuid() == 0))
+    func foreignFolderRefused() throws {
+        let parent = TestCluster.makeTemporaryDirectory(prefix: "herald-foreign")
+        let directory = parent + "/data"
+        mkdir(directory, 0o755)
+        let nobody = try #require(getpwnam("nobody"))
+        chown(directory, nobody.pointee.pw_uid, nobody.pointee.pw_gid)
+        let server = try EmbeddedPostgres(directory: directory)
+        let error = #expect(throws: EmbeddedPostgres.Failure.self) { try server.start() }
+        #expect(error?.description.contains("belongs to nobody") == true, "\(String(describing: error))")
+        #expect(!server.isRunning())
+    }
+
+    @Test("a data directory too deep for a socket path gets a socket folder in /tmp with a random name, private, gone after stop")
+    func deepDirectorySocket() async throws {
+        let deep = TestCluster.makeTemporaryDirectory(prefix: "herald-deep") + "/" + String(repeating: "d", count: 60) + "/" + String(repeating: "e", count: 40)
+        let server = try EmbeddedPostgres(directory: deep)
+        TestCluster.stopAtExit(server)
+        try server.start()
+        let socketDirectory = server.socketDirectory
+        #expect(socketDirectory.hasPrefix("/tmp/herald-"))
+        #expect(!socketDirectory.hasPrefix(deep))
+        var status = stat()
+        stat(socketDirectory, &status)
+        #expect(status.st_mode & 0o777 == 0o700)
+        // Not derived from the path: another instance of the same folder would not guess it.
+        var hash: UInt64 = 14_695_981_039_346_656_037
+        for byte in server.directory.utf8 { hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211 }
+        #expect(socketDirectory != "/tmp/herald-\(String(hash, radix: 36))")
+        let pool = PostgresPool(configuration: .init(connectionString: server.connectionString, maximumConnections: 1))
+        #expect(try await pool.query("SELECT 1")[0].decode(Int.self, at: 0) == 1)
+        pool.shutdown()
+        try server.stop()
+        #expect(!FileManager.default.fileExists(atPath: socketDirectory))
+    }
+
     @Test("missing PostgreSQL binaries give a message naming apt-get install postgresql and --database-url")
     func missingBinaries() throws {
         let error = #expect(throws: EmbeddedPostgres.Failure.self) {

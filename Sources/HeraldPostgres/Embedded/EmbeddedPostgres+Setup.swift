@@ -33,32 +33,75 @@ extension EmbeddedPostgres {
         )
     }
 
-    /// Creates the folders and, as root, hands the server's folders to the server user
-    /// and lets it reach them.
+    /// Creates the folders, each 0700 and refused if another user owns it, and, as root,
+    /// hands the server's folders to the server user and lets it reach them.
     func prepareDirectories(logger: Logger) throws {
-        let manager = FileManager.default
-        for folder in [self.directory, self.directory + "/log", self.socketDirectory] {
-            try manager.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        }
-        if !manager.fileExists(atPath: self.dataDirectory) {
-            try manager.createDirectory(atPath: self.dataDirectory, withIntermediateDirectories: false)
-        }
-        try manager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: self.dataDirectory)
-        guard let user = self.serverUser else { return }
+        let server = try self.serverAccount()
+        // The folder holding everything is Herald's; those the server writes are the server's.
+        try self.makePrivateFolder(self.directory, owner: nil, intermediate: true)
+        var serverFolders = [self.dataDirectory, self.directory + "/log"]
+        if self.socketFitsInDirectory { serverFolders.append(self.preferredSocketDirectory) }
+        for folder in serverFolders { try self.makePrivateFolder(folder, owner: server, intermediate: false) }
+        if let user = self.serverUser { try self.grantTraversal(to: user, logger: logger) }
+    }
+
+    /// The server user's ids, when Herald runs as root.
+    private func serverAccount() throws -> (uid: uid_t, gid: gid_t)? {
+        guard let user = self.serverUser else { return nil }
         guard let account = getpwnam(user) else {
             throw Failure(
                 description: "Herald runs as root, and PostgreSQL must run as the '\(user)' user, which does not exist "
                     + "(apt-get install postgresql creates it); or use --database-url."
             )
         }
-        let uid = account.pointee.pw_uid
-        let gid = account.pointee.pw_gid
-        for folder in [self.dataDirectory, self.directory + "/log", self.socketDirectory] {
-            guard chown(folder, uid, gid) == 0 else {
-                throw Failure(description: "cannot give \(folder) to the \(user) user: \(String(cString: strerror(errno)))")
+        return (account.pointee.pw_uid, account.pointee.pw_gid)
+    }
+
+    /// Makes `folder` (if missing) owned by `owner` (nil: this process) and open to its
+    /// owner only. A folder that already exists and belongs to anyone else is refused:
+    /// another local user could have made it to read or replace what Herald puts there.
+    private func makePrivateFolder(_ folder: String, owner: (uid: uid_t, gid: gid_t)?, intermediate: Bool) throws {
+        if mkdir(folder, 0o700) != 0 {
+            if errno == ENOENT, intermediate {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            } else if errno != EEXIST {
+                throw Failure(description: "cannot create \(folder): \(String(cString: strerror(errno)))")
             }
         }
-        try self.grantTraversal(to: user, logger: logger)
+        var status = stat()
+        guard lstat(folder, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
+            throw Failure(description: "\(folder) is not a folder; choose another --data-dir")
+        }
+        let me = geteuid()
+        let expected = owner?.uid ?? me
+        // As root, a folder still Herald's from before (made before it was handed over) is taken.
+        guard status.st_uid == expected || status.st_uid == me else {
+            let name = getpwuid(status.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(status.st_uid)"
+            throw Failure(
+                description: "\(folder) belongs to \(name), not to this user: Herald's private PostgreSQL keeps its "
+                    + "folders to itself. Remove it, or choose another --data-dir."
+            )
+        }
+        if let owner, status.st_uid != owner.uid, chown(folder, owner.uid, owner.gid) != 0 {
+            throw Failure(description: "cannot give \(folder) to the server user: \(String(cString: strerror(errno)))")
+        }
+        guard chmod(folder, 0o700) == 0 else {
+            throw Failure(description: "cannot make \(folder) private: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// A new folder for the socket, in /tmp with a random name (a socket path under a deep
+    /// `--data-dir` would pass the 107-byte limit), private to the server.
+    func makePrivateSocketDirectory() throws -> String {
+        var template = Array("/tmp/herald-XXXXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw Failure(description: "cannot create a socket folder in /tmp: \(String(cString: strerror(errno)))")
+        }
+        let folder = String(cString: made)
+        if let owner = try self.serverAccount(), chown(folder, owner.uid, owner.gid) != 0 {
+            throw Failure(description: "cannot give \(folder) to the server user: \(String(cString: strerror(errno)))")
+        }
+        return folder
     }
 
     /// Lets `user` enter every folder above the data directory and the socket.
@@ -69,7 +112,7 @@ extension EmbeddedPostgres {
     /// read nothing else there.
     func grantTraversal(to user: String, logger: Logger) throws {
         var folders: [String] = []
-        for target in [self.dataDirectory, self.socketDirectory, self.directory + "/log"] {
+        for target in [self.dataDirectory, self.preferredSocketDirectory, self.directory + "/log"] {
             var chain: [String] = []
             var url = URL(fileURLWithPath: target).deletingLastPathComponent()
             while url.path != "/" {

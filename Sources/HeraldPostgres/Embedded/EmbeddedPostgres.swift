@@ -7,6 +7,12 @@ import Logging
 /// `initdb` on first start; `pg_ctl start` with a Unix socket in the folder and no TCP
 /// port; `pg_ctl stop` on exit. PostgreSQL refuses to run as root, so as root the server
 /// runs as the `postgres` system user, which is given access to the folder.
+///
+/// The server is Herald's alone: its folders are 0700 and its socket is 0700
+/// (`unix_socket_permissions`), so no other local user can reach it (it trusts whoever
+/// connects); a folder another user owns is refused rather than used; and a socket folder
+/// outside the data directory (for deep paths) has a random name, never one another user
+/// could create first.
 public struct EmbeddedPostgres: Sendable {
     /// Why the server could not be set up or started.
     public struct Failure: Error, CustomStringConvertible {
@@ -37,15 +43,17 @@ public struct EmbeddedPostgres: Sendable {
     public var dataDirectory: String { self.directory + "/pgdata" }
     /// The server's log.
     public var logFile: String { self.directory + "/log/postgresql.log" }
-    /// The folder of the server's Unix socket.
+    /// The folder of the server's Unix socket: `<data-dir>/run`, or, when that path is too
+    /// long for a socket (at most 107 bytes), the private folder with a random name that
+    /// the running server was started with (its `postmaster.pid` records it).
     public var socketDirectory: String {
-        let preferred = self.directory + "/run"
-        // A Unix socket path holds at most 107 bytes; deep folders get a short one in /tmp.
-        if (preferred + "/.s.PGSQL.\(self.port)").utf8.count < 100 { return preferred }
-        var hash: UInt64 = 14_695_981_039_346_656_037
-        for byte in self.directory.utf8 { hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211 }
-        return "/tmp/herald-\(String(hash, radix: 36))"
+        if self.socketFitsInDirectory { return self.preferredSocketDirectory }
+        return self.runningSocketDirectory() ?? self.preferredSocketDirectory
     }
+
+    var preferredSocketDirectory: String { self.directory + "/run" }
+
+    var socketFitsInDirectory: Bool { (self.preferredSocketDirectory + "/.s.PGSQL.\(self.port)").utf8.count < 100 }
 
     /// The libpq connection string of the server (Unix socket, trust authentication).
     public var connectionString: String {
@@ -78,11 +86,12 @@ public struct EmbeddedPostgres: Sendable {
             return self.connectionString
         }
         self.removeStaleLockFiles(logger: logger)
+        let socketDirectory = self.socketFitsInDirectory ? self.preferredSocketDirectory : try self.makePrivateSocketDirectory()
         let outcome = try self.run(
             "pg_ctl",
             [
                 "-D", self.dataDirectory, "-l", self.logFile, "-w", "-t", "120",
-                "-o", "-k \(Self.shellQuoted(self.socketDirectory)) -p \(self.port)", "start",
+                "-o", "-k \(Self.shellQuoted(socketDirectory)) -p \(self.port) -c unix_socket_permissions=0700", "start",
             ]
         )
         guard outcome.status == 0 else {
@@ -95,10 +104,13 @@ public struct EmbeddedPostgres: Sendable {
     /// Stops the server and waits until it is down.
     public func stop(mode: StopMode = .fast) throws {
         guard self.isRunning() else { return }
+        let privateSocketDirectory = self.socketFitsInDirectory ? nil : self.runningSocketDirectory()
         let outcome = try self.run("pg_ctl", ["-D", self.dataDirectory, "-m", mode.rawValue, "-w", "-t", "60", "stop"])
         guard outcome.status == 0 else {
             throw Failure(description: "PostgreSQL did not stop: \(outcome.output)")
         }
+        // The socket and its lock are gone with the server; so goes the folder made for them.
+        if let privateSocketDirectory { rmdir(privateSocketDirectory) }
     }
 
     /// Whether a PostgreSQL server is running on this data directory.
@@ -109,10 +121,21 @@ public struct EmbeddedPostgres: Sendable {
 
     /// The PID recorded in `postmaster.pid`, if any.
     func postmasterPID() -> Int32? {
-        guard let text = try? String(contentsOfFile: self.dataDirectory + "/postmaster.pid", encoding: .utf8),
-            let line = text.split(separator: "\n").first
-        else { return nil }
-        return Int32(line.trimmingCharacters(in: .whitespaces))
+        self.postmasterLine(0).flatMap { Int32($0) }
+    }
+
+    /// The socket folder a running server records in `postmaster.pid` (its fifth line).
+    func runningSocketDirectory() -> String? {
+        guard self.isRunning(), let folder = self.postmasterLine(4), !folder.isEmpty else { return nil }
+        return folder
+    }
+
+    /// A line of `postmaster.pid` (from 0), trimmed.
+    private func postmasterLine(_ index: Int) -> String? {
+        guard let text = try? String(contentsOfFile: self.dataDirectory + "/postmaster.pid", encoding: .utf8) else { return nil }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard index < lines.count else { return nil }
+        return lines[index].trimmingCharacters(in: .whitespaces)
     }
 
     private func initialize(logger: Logger) throws {
@@ -128,8 +151,10 @@ public struct EmbeddedPostgres: Sendable {
         }
         let settings = """
 
-            # Herald's embedded server: a Unix socket only (the folder is given at start).
+            # Herald's embedded server: a Unix socket only (the folder is given at start),
+            # which no other local user may use.
             listen_addresses = ''
+            unix_socket_permissions = 0700
             max_connections = \(self.maximumConnections)
             """
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: self.dataDirectory + "/postgresql.conf"))
@@ -148,13 +173,14 @@ public struct EmbeddedPostgres: Sendable {
         } else if FileManager.default.fileExists(atPath: pidFile), self.postmasterPID() == nil {
             try? FileManager.default.removeItem(atPath: pidFile)
         }
-        let socketLock = self.socketDirectory + "/.s.PGSQL.\(self.port).lock"
+        guard self.socketFitsInDirectory else { return }  // a private folder is made anew each start
+        let socketLock = self.preferredSocketDirectory + "/.s.PGSQL.\(self.port).lock"
         if let text = try? String(contentsOfFile: socketLock, encoding: .utf8),
             let pid = text.split(separator: "\n").first.flatMap({ Int32($0.trimmingCharacters(in: .whitespaces)) }),
             !Self.isPostgresProcess(pid)
         {
             try? FileManager.default.removeItem(atPath: socketLock)
-            try? FileManager.default.removeItem(atPath: self.socketDirectory + "/.s.PGSQL.\(self.port)")
+            try? FileManager.default.removeItem(atPath: self.preferredSocketDirectory + "/.s.PGSQL.\(self.port)")
         }
     }
 
