@@ -52,7 +52,7 @@ struct PostgresListenerTests {
             switch event {
             case .disconnected: sawDisconnect = true
             case .connected: sawReconnect = true
-            case .notification: break
+            case .notification, .missed: break
             }
         }
         #expect(sawDisconnect)

@@ -75,8 +75,10 @@ public final class Dispatcher: Service, Sendable {
             guard notification.channel == Self.channel, let wake = Self.parse(notification.payload) else { return }
             self.hub.wake(topic: wake.topic, seq: wake.seq)
             self.signals.wake(topic: wake.topic)
-        case .connected:
-            self.logger.debug("LISTEN connection ready")
+        case .connected, .missed:
+            // Notifications may have been lost (while disconnected, or dropped while this
+            // dispatcher fell behind): everyone reads again.
+            self.logger.debug("LISTEN connection ready, or events were dropped: re-reading")
             self.signals.wakeAll()
             Task { await self.hub.refresh() }
         case .disconnected(let error):

@@ -121,13 +121,13 @@ final class LibPQConnection {
                 }
             }
         }
-        return try self.checked(result)
+        return try self.checked(result, executed: true)
     }
 
     /// Runs SQL text that may hold several statements and no parameters (migrations).
     func simpleQuery(_ sql: String) throws {
         guard let handle else { throw PostgresError(kind: .connection, message: "connection is closed") }
-        _ = try self.checked(PQexec(handle, sql))
+        _ = try self.checked(PQexec(handle, sql), executed: true)
     }
 
     /// Reads what the server sent and returns the notifications among it.
@@ -160,22 +160,27 @@ final class LibPQConnection {
         let result = query.bindings.types.withUnsafeBufferPointer { types in
             PQprepare(handle, name, query.sql, Int32(query.bindings.count), types.baseAddress)
         }
-        _ = try self.checked(result)
+        _ = try self.checked(result, executed: false)
         self.preparedStatements[query.sql] = name
         return name
     }
 
-    /// Turns a libpq result into a `PostgresResult`, or throws the error it carries.
-    private func checked(_ result: OpaquePointer?) throws -> PostgresResult {
+    /// Turns a libpq result into a `PostgresResult`, or throws the error it carries. When
+    /// the statement was `executed` (sent to run) and the connection is gone, the error
+    /// says its outcome is unknown.
+    private func checked(_ result: OpaquePointer?, executed: Bool) throws -> PostgresResult {
         guard let result else {
-            throw PostgresError(kind: .connection, message: self.connectionErrorMessage())
+            var error = PostgresError(kind: .connection, message: self.connectionErrorMessage())
+            error.outcomeUnknown = executed
+            throw error
         }
         switch PQresultStatus(result) {
         case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
             return PostgresResult(handle: result)
         default:
-            let error = self.error(from: result)
+            var error = self.error(from: result)
             PQclear(result)
+            error.outcomeUnknown = executed && error.kind == .connection
             throw error
         }
     }

@@ -14,6 +14,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         case decoding
         /// The pool or listener was shut down.
         case shutdown
+        /// No connection could be had in time: the pool's waiters were too many, or one
+        /// waited longer than the pool's lease time-out.
+        case overloaded
     }
 
     /// What went wrong, broadly.
@@ -26,6 +29,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var detail: String?
     /// The server's optional hint line.
     public var hint: String?
+    /// Whether the connection was lost after the statement was sent: it may have run,
+    /// and committed, on the server.
+    public var outcomeUnknown = false
 
     /// Creates an error.
     public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil, hint: String? = nil) {
@@ -40,7 +46,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// unreachable, restarting or shutting down, so trying again later may succeed.
     public var isUnavailable: Bool {
         switch self.kind {
-        case .connection, .shutdown:
+        case .connection, .shutdown, .overloaded:
             return true
         case .decoding:
             return false

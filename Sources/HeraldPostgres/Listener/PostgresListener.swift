@@ -12,6 +12,10 @@ import class Foundation.Thread
 /// announced by `.connected`, because notifications sent while it was down are gone and
 /// consumers must re-read what they may have missed. An idle connection is checked every
 /// `healthCheckInterval` with `SELECT 1`, so a silently dead one is noticed too.
+///
+/// The events wait for their consumer in a buffer of `bufferSize`; when it is full, newer
+/// notifications are dropped and `.missed` follows as soon as there is room, so the
+/// consumer re-reads instead of the buffer growing without bound.
 public final class PostgresListener: Sendable {
     /// What the listener reports.
     public enum Event: Sendable {
@@ -21,6 +25,9 @@ public final class PostgresListener: Sendable {
         case notification(PostgresNotification)
         /// The connection failed or was lost; it is being re-established.
         case disconnected(PostgresError)
+        /// The consumer fell behind and notifications were dropped: re-read what may have
+        /// been missed.
+        case missed
     }
 
     /// The events, for one consumer. The sequence ends after `stop()`.
@@ -34,6 +41,8 @@ public final class PostgresListener: Sendable {
     private let listening = Atomic<Bool>(false)
     private let pid = Atomic<Int32>(0)
     private let stopRequested = Atomic<Bool>(false)
+    /// Whether events were dropped and `.missed` is owed.
+    private let behind = Atomic<Bool>(false)
     /// A pipe whose read end the thread polls, so `stop()` wakes it at once.
     private let wakeRead: Int32
     private let wakeWrite: Int32
@@ -44,6 +53,7 @@ public final class PostgresListener: Sendable {
         channels: [String],
         applicationName: String = "herald-listener",
         healthCheckInterval: Duration = .seconds(5),
+        bufferSize: Int = 10_000,
         logger: Logger = Logger(label: "herald.listener")
     ) {
         self.connectionString = connectionString
@@ -51,7 +61,7 @@ public final class PostgresListener: Sendable {
         self.applicationName = applicationName
         self.healthCheckInterval = healthCheckInterval
         self.logger = logger
-        (self.events, self.continuation) = AsyncStream.makeStream(of: Event.self)
+        (self.events, self.continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingOldest(bufferSize))
         var fds: [Int32] = [-1, -1]
         let created = pipe(&fds)
         precondition(created == 0, "pipe() failed: \(errno)")
@@ -103,19 +113,19 @@ public final class PostgresListener: Sendable {
                     machine.connected()
                     self.pid.store(connection.backendPID, ordering: .releasing)
                     self.listening.store(true, ordering: .releasing)
-                    self.continuation.yield(.connected)
+                    self.send(.connected)
                     let error = self.listen(on: connection)
                     connection.close()
                     self.listening.store(false, ordering: .releasing)
                     self.pid.store(0, ordering: .releasing)
                     if let error {
                         self.logger.warning("LISTEN connection lost, reconnecting", metadata: ["error": "\(error)"])
-                        self.continuation.yield(.disconnected(error))
+                        self.send(.disconnected(error))
                     }
                 } catch {
                     let error = error as? PostgresError ?? PostgresError(kind: .connection, message: "\(error)")
                     self.logger.debug("LISTEN connection failed", metadata: ["error": "\(error)"])
-                    self.continuation.yield(.disconnected(error))
+                    self.send(.disconnected(error))
                 }
                 action = machine.failed(jitter: Double.random(in: 0.8...1.2))
             }
@@ -134,7 +144,7 @@ public final class PostgresListener: Sendable {
                 guard let notifications = connection.consumeNotifications() else {
                     return PostgresError(kind: .connection, message: "LISTEN connection closed by the server")
                 }
-                for notification in notifications { self.continuation.yield(.notification(notification)) }
+                for notification in notifications { self.send(.notification(notification)) }
             case .timeout:
                 do {
                     _ = try connection.query("SELECT 1")
@@ -145,10 +155,20 @@ public final class PostgresListener: Sendable {
                 guard let notifications = connection.consumeNotifications() else {
                     return PostgresError(kind: .connection, message: "LISTEN connection closed by the server")
                 }
-                for notification in notifications { self.continuation.yield(.notification(notification)) }
+                for notification in notifications { self.send(.notification(notification)) }
             }
         }
         return nil
+    }
+
+    /// Hands an event to the consumer; when the buffer is full it is dropped, and `.missed`
+    /// goes first once there is room.
+    private func send(_ event: Event) {
+        if self.behind.load(ordering: .relaxed) {
+            guard case .enqueued = self.continuation.yield(.missed) else { return }
+            self.behind.store(false, ordering: .relaxed)
+        }
+        if case .dropped = self.continuation.yield(event) { self.behind.store(true, ordering: .relaxed) }
     }
 
     private enum Wakeup {

@@ -4,8 +4,10 @@ import DequeModule
 ///
 /// Connections are numbered slots. A lease takes an idle slot (the most recently used one,
 /// so a few connections stay warm), or creates one while fewer than `maximum` exist, or
-/// waits. A release hands the slot straight to the longest waiter. The pool acts on the
-/// actions these methods return, outside its lock.
+/// waits, unless `maximumWaiters` wait already (then it is refused: overflow is an error,
+/// not growth). A release hands the slot straight to the longest waiter; a waiter whose
+/// time runs out leaves the queue (`timeOut`). The pool acts on the actions these methods
+/// return, outside its lock.
 struct PoolStateMachine<Waiter> {
     /// What a lease should do.
     enum LeaseAction {
@@ -13,8 +15,10 @@ struct PoolStateMachine<Waiter> {
         case use(Int)
         /// Create this new slot and use it.
         case create(Int)
-        /// The waiter was queued; a release will hand it a slot.
-        case wait
+        /// The waiter was queued under this id; a release will hand it a slot.
+        case wait(Int)
+        /// Too many wait already.
+        case overloaded
         /// The pool is shut down.
         case shutdown
     }
@@ -31,15 +35,19 @@ struct PoolStateMachine<Waiter> {
 
     /// The most connections the pool opens.
     let maximum: Int
+    /// The most callers that may wait for a connection.
+    let maximumWaiters: Int
     private var created = 0
     private var idle: [Int] = []
-    private var waiters: Deque<Waiter> = []
+    private var waiters: Deque<(id: Int, waiter: Waiter)> = []
+    private var nextWaiterID = 0
     private var isShutdown = false
 
-    /// Creates a pool of at most `maximum` connections.
-    init(maximum: Int) {
+    /// Creates a pool of at most `maximum` connections and `maximumWaiters` waiters.
+    init(maximum: Int, maximumWaiters: Int = 10_000) {
         precondition(maximum > 0, "a pool needs at least one connection")
         self.maximum = maximum
+        self.maximumWaiters = maximumWaiters
     }
 
     /// The number of callers waiting for a connection.
@@ -55,15 +63,25 @@ struct PoolStateMachine<Waiter> {
             self.created += 1
             return .create(self.created - 1)
         }
-        self.waiters.append(waiter)
-        return .wait
+        guard self.waiters.count < self.maximumWaiters else { return .overloaded }
+        let id = self.nextWaiterID
+        self.nextWaiterID += 1
+        self.waiters.append((id, waiter))
+        return .wait(id)
     }
 
     mutating func release(_ slot: Int) -> ReleaseAction {
         if self.isShutdown { return .close(slot) }
-        if let waiter = self.waiters.popFirst() { return .handOver(slot, waiter) }
+        if let (_, waiter) = self.waiters.popFirst() { return .handOver(slot, waiter) }
         self.idle.append(slot)
         return .none
+    }
+
+    /// The waiter `id` waited too long: it leaves the queue (returned, to be failed), unless
+    /// it was handed a slot already.
+    mutating func timeOut(_ id: Int) -> Waiter? {
+        guard let index = self.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+        return self.waiters.remove(at: index).waiter
     }
 
     /// Shuts the pool down; returns the waiters to fail and the idle slots to close.
@@ -74,6 +92,6 @@ struct PoolStateMachine<Waiter> {
             self.waiters.removeAll()
             self.idle.removeAll()
         }
-        return (Array(self.waiters), self.idle)
+        return (self.waiters.map(\.waiter), self.idle)
     }
 }

@@ -19,18 +19,26 @@ public final class PostgresPool: Sendable {
         public var applicationName: String
         /// Settings made on every new connection (`set_config`), e.g. `plan_cache_mode`.
         public var sessionSettings: [(name: String, value: String)]
+        /// How long a caller may wait for a connection before it gets an `.overloaded` error.
+        public var leaseTimeout: Duration
+        /// The most callers that may wait for a connection; one more gets an `.overloaded` error.
+        public var maximumWaiters: Int
 
         /// Creates a configuration.
         public init(
             connectionString: String,
             maximumConnections: Int = 8,
             applicationName: String = "herald",
-            sessionSettings: [(name: String, value: String)] = []
+            sessionSettings: [(name: String, value: String)] = [],
+            leaseTimeout: Duration = .seconds(10),
+            maximumWaiters: Int = 10_000
         ) {
             self.connectionString = connectionString
             self.maximumConnections = maximumConnections
             self.applicationName = applicationName
             self.sessionSettings = sessionSettings
+            self.leaseTimeout = leaseTimeout
+            self.maximumWaiters = maximumWaiters
         }
     }
 
@@ -51,7 +59,9 @@ public final class PostgresPool: Sendable {
     public init(configuration: Configuration, logger: Logger = Logger(label: "herald.postgres")) {
         self.configuration = configuration
         self.logger = logger
-        self.state = Mutex(State(machine: PoolStateMachine(maximum: configuration.maximumConnections)))
+        self.state = Mutex(
+            State(machine: PoolStateMachine(maximum: configuration.maximumConnections, maximumWaiters: configuration.maximumWaiters))
+        )
     }
 
     /// The number of connections the pool has opened a slot for.
@@ -123,12 +133,30 @@ public final class PostgresPool: Sendable {
             switch action {
             case .use(let slot), .create(let slot):
                 continuation.resume(returning: slot)
-            case .wait:
-                break
+            case .wait(let id):
+                let timeout = self.configuration.leaseTimeout
+                Task {
+                    try? await Task.sleep(for: timeout)
+                    self.timeOut(id)
+                }
+            case .overloaded:
+                continuation.resume(
+                    throwing: PostgresError(kind: .overloaded, message: "too many callers wait for a database connection")
+                )
             case .shutdown:
                 continuation.resume(throwing: PostgresError(kind: .shutdown, message: "the connection pool is shut down"))
             }
         }
+    }
+
+    /// Fails a waiter that waited longer than the lease time-out.
+    private func timeOut(_ id: Int) {
+        guard let waiter = self.state.withLock({ $0.machine.timeOut(id) }) else { return }
+        waiter.resume(
+            throwing: PostgresError(
+                kind: .overloaded, message: "no database connection was free within \(self.configuration.leaseTimeout)"
+            )
+        )
     }
 
     private func release(_ slot: Int) {
