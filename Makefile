@@ -11,10 +11,12 @@ PORT ?= 8080
 run: deps build
 	.build/debug/herald serve --port $(PORT)
 
-## Install what is missing, then build and run the whole test suite.
+## Install what is missing, then build and run the whole test suite: everything in
+## parallel, then the timed and heavy tests (IsolatedTests) one at a time.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --skip IsolatedTests
+	$(SWIFT) test --skip-build --filter IsolatedTests
 
 ## Debug build of every product.
 build:

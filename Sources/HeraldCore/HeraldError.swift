@@ -21,6 +21,7 @@ public struct HeraldError: Error, Sendable, Equatable, CustomStringConvertible {
         case methodNotAllowed = "method_not_allowed"
         case unsupportedMediaType = "unsupported_media_type"
         case upgradeRequired = "upgrade_required"
+        case requestTimeout = "request_timeout"
         case rateLimited = "rate_limited"
         case unavailable = "unavailable"
         case internalError = "internal_error"
@@ -30,6 +31,11 @@ public struct HeraldError: Error, Sendable, Equatable, CustomStringConvertible {
     public var kind: Kind
     /// A sentence for a person.
     public var message: String
+    /// For an `internal_error`: what went wrong, for the server's log only (never sent to
+    /// a client: it may hold the database's own words).
+    public var detail: String?
+    /// For an `internal_error`: the id that ties the client's answer to the log line.
+    public var requestID: String?
 
     /// Creates an error.
     public init(_ kind: Kind, _ message: String) {
@@ -52,6 +58,21 @@ extension HeraldError {
         HeraldError(.invalidEvent, "event must match \(NameRules.eventPattern), got '\(event.prefix(80))'")
     }
 
-    /// The database cannot be reached; the request changed nothing and may be retried.
+    /// The database cannot be reached; the request may be retried.
     public static let databaseUnavailable = HeraldError(.unavailable, "the database is unavailable; try again shortly")
+
+    /// A failure that is the server's, not the request's: the client is told only that, with
+    /// a request id; `detail` (which may hold the database's own message) goes to the log.
+    public static func internalError(_ detail: String) -> HeraldError {
+        let id = RequestID.make()
+        var error = HeraldError(.internalError, "internal error (request id \(id)); the server's log has the details")
+        error.detail = detail
+        error.requestID = id
+        return error
+    }
+
+    /// `error` as a Herald error: itself, or an internal error carrying it.
+    public static func from(_ error: any Error) -> HeraldError {
+        error as? HeraldError ?? .internalError(String(describing: error))
+    }
 }

@@ -6,8 +6,12 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 
-/// One Herald instance: its database pool and LISTEN connection, the publisher, the
+/// One Herald instance: its database pools and LISTEN connection, the publisher, the
 /// dispatcher, partition maintenance, and the HTTP application in front of them.
+///
+/// Publishing has a pool of its own, so that reads (catch-up after a reconnect storm,
+/// polls) cannot keep commits waiting for a connection. Every pooled connection runs with a
+/// `statement_timeout` and a `lock_timeout`, so a stuck database holds nothing forever.
 public final class HeraldInstance: Sendable {
     /// Everything an instance needs to run.
     public struct Configuration: Sendable {
@@ -15,7 +19,8 @@ public final class HeraldInstance: Sendable {
         public var server: HeraldServerConfiguration
         /// A libpq connection string.
         public var databaseURL: String
-        /// The most pooled database connections.
+        /// The most pooled database connections for reads (the publisher has its own:
+        /// one per committer and one more).
         public var poolSize: Int
         /// How publishes are batched.
         public var publisher: Publisher.Configuration
@@ -40,8 +45,10 @@ public final class HeraldInstance: Sendable {
 
     /// The configuration.
     public let configuration: Configuration
-    /// The pooled database connections.
+    /// The pooled database connections for everything but publishing.
     public let pool: PostgresPool
+    /// The publisher's own connections.
+    public let publishPool: PostgresPool
     /// The group-commit publisher.
     public let publisher: Publisher
     /// Reads of the log.
@@ -62,20 +69,34 @@ public final class HeraldInstance: Sendable {
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
+        // Reads by (topic, seq) use one generic plan per connection: an ordered index scan of
+        // each partition that stops at the page's end. A custom plan is made with the
+        // statistics of the moment, which lag behind a partition that just filled; it then
+        // sorts the whole partition for every page (measured: a 1,000-row catch-up page
+        // 1 ms generic, 16 to 32 ms custom).
+        let generic = ("plan_cache_mode", "force_generic_plan")
         self.pool = PostgresPool(
             configuration: .init(
                 connectionString: configuration.databaseURL,
                 maximumConnections: configuration.poolSize,
-                // Reads by (topic, seq) use one generic plan per connection: an ordered
-                // index scan of each partition that stops at the page's end. A custom plan
-                // is made with the statistics of the moment, which lag behind a partition
-                // that just filled; it then sorts the whole partition for every page
-                // (measured: a 1,000-row catch-up page 1 ms generic, 16 to 32 ms custom).
-                sessionSettings: [("plan_cache_mode", "force_generic_plan")]
+                sessionSettings: [generic, ("statement_timeout", "30s"), ("lock_timeout", "5s")]
             ),
             logger: logger
         )
-        self.publisher = Publisher(pool: self.pool, configuration: configuration.publisher, logger: logger)
+        let publishTimeout = Self.milliseconds(configuration.publisher.publishTimeout)
+        self.publishPool = PostgresPool(
+            configuration: .init(
+                connectionString: configuration.databaseURL,
+                maximumConnections: max(1, configuration.publisher.committers) + 1,
+                applicationName: "herald-publish",
+                // A batch skips topics other transactions hold, so it waits for no row lock;
+                // any other lock it meets (rare) fails it fast, and it is retried.
+                sessionSettings: [generic, ("statement_timeout", "\(publishTimeout)ms"), ("lock_timeout", "250ms")],
+                leaseTimeout: configuration.publisher.publishTimeout
+            ),
+            logger: logger
+        )
+        self.publisher = Publisher(pool: self.publishPool, configuration: configuration.publisher, logger: logger)
         self.store = NotificationStore(pool: self.pool)
         self.signals = WakeSignals()
         self.hub = Hub(store: self.store, logger: logger)
@@ -93,7 +114,14 @@ public final class HeraldInstance: Sendable {
     ///
     /// Without migrating, it checks that the schema is up to date and says what to do if not.
     public func prepare() async throws {
-        let migrator = Migrator(pool: self.pool, logger: self.logger)
+        // A connection of its own, without the pools' time limits: a migration may wait for
+        // another instance's, and may take a while.
+        let migrationPool = PostgresPool(
+            configuration: .init(connectionString: self.configuration.databaseURL, maximumConnections: 1, applicationName: "herald-migrate"),
+            logger: self.logger
+        )
+        defer { migrationPool.shutdown() }
+        let migrator = Migrator(pool: migrationPool, logger: self.logger)
         if self.configuration.migrate {
             let applied = try await migrator.migrate()
             if !applied.isEmpty { self.logger.info("migrations applied", metadata: ["applied": "\(applied)"]) }
@@ -110,13 +138,17 @@ public final class HeraldInstance: Sendable {
         PartitionMaintenance(pool: self.pool, retention: self.configuration.server.retention, logger: self.logger)
     }
 
+    /// Where subscribers start and when their cursors move, for every transport.
+    public var policy: CursorPolicy { CursorPolicy(store: self.store, cursors: self.cursors) }
+
     var corsPolicy: CORSPolicy { CORSPolicy(origins: Set(self.configuration.server.corsOrigins)) }
 
     /// What the fast path serves (a single publish, Server-Sent Events).
     var fastPathRoutes: FastPathRoutes {
         FastPathRoutes(
+            logger: self.logger,
             publisher: self.publisher,
-            subscriptions: SubscriptionServices(hub: self.hub, store: self.store, cursors: self.cursors),
+            subscriptions: SubscriptionServices(hub: self.hub, policy: self.policy),
             configuration: self.configuration.server,
             cors: self.corsPolicy
         )
@@ -131,7 +163,7 @@ public final class HeraldInstance: Sendable {
         router.add(middleware: ErrorMiddleware())
         let server = self.configuration.server
         PublishRoutes(publisher: self.publisher, store: self.store, configuration: server).add(to: router)
-        PollRoutes(poller: Poller(store: self.store, signals: self.signals, cursors: self.cursors)).add(to: router)
+        PollRoutes(poller: Poller(policy: self.policy, signals: self.signals)).add(to: router)
         SSERoutes().add(to: router)
         WebSocketRoutes().add(to: router)
         ClientRoutes(cursors: self.cursors).add(to: router)
@@ -175,5 +207,10 @@ public final class HeraldInstance: Sendable {
     /// Closes the database connections (after the application has stopped).
     public func shutdown() {
         self.pool.shutdown()
+        self.publishPool.shutdown()
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -1,10 +1,13 @@
+import Glibc
+
 /// The settings of the HTTP side of `herald serve`.
 public struct HeraldServerConfiguration: Sendable {
     /// The address to listen on.
     public var host: String
     /// The port to listen on (0 picks a free one).
     public var port: Int
-    /// The largest publish body, in bytes (`--max-payload`).
+    /// The largest publish body, and the largest `data` of one notification, in bytes
+    /// (`--max-payload`).
     public var maximumPayload: Int
     /// The most notifications in a batch (`--max-batch`).
     public var maximumBatch: Int
@@ -12,13 +15,19 @@ public struct HeraldServerConfiguration: Sendable {
     public var retention: Duration
     /// How often streams send a keep-alive (`--heartbeat`).
     public var heartbeat: Duration
-    /// Origins allowed to read the API from a browser on another origin (`--cors-origin`);
-    /// `*` allows any. Empty: same origin only.
+    /// Origins allowed to read the API from a browser on another origin, and to open a
+    /// WebSocket (`--cors-origin`); `*` allows any. Empty: same origin only.
     public var corsOrigins: [String]
     /// The largest WebSocket frame accepted or sent.
     public var maximumFrame: Int
     /// How many notifications a subscriber's inbox holds before it catches up from the database.
     public var inboxCapacity: Int
+    /// How long a request's head and body may take to arrive (`--request-timeout`).
+    public var requestTimeout: Duration
+    /// How long a keep-alive connection may stay idle between requests (`--idle-timeout`).
+    public var idleTimeout: Duration
+    /// The most connections open at once (`--max-connections`).
+    public var maximumConnections: Int
 
     /// Creates a configuration with the defaults of the wire contract.
     public init(
@@ -30,7 +39,10 @@ public struct HeraldServerConfiguration: Sendable {
         heartbeat: Duration = .seconds(15),
         corsOrigins: [String] = [],
         maximumFrame: Int? = nil,
-        inboxCapacity: Int = 512
+        inboxCapacity: Int = 512,
+        requestTimeout: Duration = .seconds(10),
+        idleTimeout: Duration = .seconds(60),
+        maximumConnections: Int? = nil
     ) {
         self.host = host
         self.port = port
@@ -41,9 +53,23 @@ public struct HeraldServerConfiguration: Sendable {
         self.corsOrigins = corsOrigins
         self.maximumFrame = maximumFrame ?? maximumPayload + 4096
         self.inboxCapacity = inboxCapacity
+        self.requestTimeout = requestTimeout
+        self.idleTimeout = idleTimeout
+        self.maximumConnections = maximumConnections ?? Self.defaultMaximumConnections()
     }
 
     /// The largest batch body: room for many notifications, but bounded
-    /// (16 × `maximumPayload`, at least 1 MiB).
-    public var maximumBatchBody: Int { max(1 << 20, self.maximumPayload * 16) }
+    /// (16 × `maximumPayload`, at least 1 MiB, at most 64 MiB).
+    public var maximumBatchBody: Int { min(64 << 20, max(1 << 20, self.maximumPayload * 16)) }
+
+    /// File descriptors kept back from connections: the database pools and LISTEN
+    /// connection, the log, the event loops' own.
+    public static let reservedFileDescriptors = 256
+
+    /// What the process's open-file limit allows, less `reservedFileDescriptors`.
+    public static func defaultMaximumConnections() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return 10_000 }
+        return max(16, Int(clamping: limit.rlim_cur) - Self.reservedFileDescriptors)
+    }
 }

@@ -13,16 +13,6 @@ enum Environment {
         return value
     }
 
-    /// The option's value from the command line, else the environment, else `fallback`.
-    static func resolve<T>(_ given: T?, _ option: String, _ fallback: T, parse: (String) -> T?) throws -> T {
-        if let given { return given }
-        guard let text = self.value(option) else { return fallback }
-        guard let value = parse(text) else {
-            throw ConfigurationError(message: "\(self.name(for: option))=\(text) is not a valid value for --\(option)")
-        }
-        return value
-    }
-
     /// A flag from the command line or the environment (`1`, `true`, `yes`).
     static func flag(_ given: Bool, _ option: String) -> Bool {
         given || ["1", "true", "yes", "on"].contains(self.value(option)?.lowercased() ?? "")

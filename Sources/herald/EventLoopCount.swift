@@ -18,7 +18,9 @@ enum EventLoopCount {
                 text = String(argument.dropFirst("--event-loops=".count))
             }
         }
-        guard let count = Int(text ?? Environment.value("event-loops") ?? ""), count >= 1 else { return nil }
+        // Out of range: ignored here, refused by `Serve` once the command line is parsed.
+        guard let count = Int(text ?? Environment.value("event-loops") ?? ""), ServeSettings.eventLoops.range.contains(count)
+        else { return nil }
         return count
     }
 

@@ -78,7 +78,10 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         name: .customLong("pool-size"),
-        help: ArgumentHelp("Most database connections in the pool. (env: HERALD_POOL_SIZE, default: 8)", valueName: "count")
+        help: ArgumentHelp(
+            "Most database connections for reads (publishing has its own: one per committer, and one). (env: HERALD_POOL_SIZE, default: 8)",
+            valueName: "count"
+        )
     )
     var poolSize: Int?
 
@@ -91,6 +94,42 @@ struct Serve: AsyncParsableCommand {
     )
     var eventLoops: Int?
 
+    @Option(
+        name: .customLong("request-timeout"),
+        help: ArgumentHelp(
+            "How long a request's head and body may take to arrive; a slower one is answered 408 and closed. (env: HERALD_REQUEST_TIMEOUT, default: 10s)",
+            valueName: "duration"
+        )
+    )
+    var requestTimeout: String?
+
+    @Option(
+        name: .customLong("idle-timeout"),
+        help: ArgumentHelp(
+            "How long a keep-alive connection may stay idle between requests (open streams are not idle). (env: HERALD_IDLE_TIMEOUT, default: 60s)",
+            valueName: "duration"
+        )
+    )
+    var idleTimeout: String?
+
+    @Option(
+        name: .customLong("max-connections"),
+        help: ArgumentHelp(
+            "Most connections open at once; one more is answered 503 and closed. (env: HERALD_MAX_CONNECTIONS, default: the open-file limit less \(HeraldServerConfiguration.reservedFileDescriptors))",
+            valueName: "count"
+        )
+    )
+    var maxConnections: Int?
+
+    @Option(
+        name: .customLong("publish-timeout"),
+        help: ArgumentHelp(
+            "How long a publish may wait for its commit (its topic locked by another transaction, the database slow) before it is answered 503 with nothing stored. (env: HERALD_PUBLISH_TIMEOUT, default: 5s)",
+            valueName: "duration"
+        )
+    )
+    var publishTimeout: String?
+
     @Flag(name: .customLong("no-migrate"), help: "Do not apply migrations at start. (env: HERALD_NO_MIGRATE=1)")
     var noMigrate = false
 
@@ -101,39 +140,52 @@ struct Serve: AsyncParsableCommand {
     var logLevel: String?
 
     func validate() throws {
-        if let port, !(0...65535).contains(port) { throw ValidationError("--port must be from 0 to 65535") }
-        if let maxPayload, maxPayload < 1 { throw ValidationError("--max-payload must be at least 1") }
-        if let maxBatch, maxBatch < 1 { throw ValidationError("--max-batch must be at least 1") }
-        if let poolSize, poolSize < 1 { throw ValidationError("--pool-size must be at least 1") }
-        if let eventLoops, eventLoops < 1 { throw ValidationError("--event-loops must be at least 1") }
-        if let retention, DurationParser.parse(retention) == nil { throw ValidationError("--retention must look like 90s, 30m, 24h or 7d") }
-        if let heartbeat, (DurationParser.parse(heartbeat) ?? .zero) <= .zero { throw ValidationError("--heartbeat must look like 15s") }
-        if let shutdownTimeout, DurationParser.parse(shutdownTimeout) == nil { throw ValidationError("--shutdown-timeout must look like 10s") }
+        try ServeSettings.port.validate(self.port)
+        try ServeSettings.maxPayload.validate(self.maxPayload)
+        try ServeSettings.maxBatch.validate(self.maxBatch)
+        try ServeSettings.poolSize.validate(self.poolSize)
+        try ServeSettings.eventLoops.validate(self.eventLoops)
+        try ServeSettings.maxConnections().validate(self.maxConnections)
+        try ServeSettings.retention.validate(text: self.retention)
+        try ServeSettings.heartbeat.validate(text: self.heartbeat)
+        try ServeSettings.shutdownTimeout.validate(text: self.shutdownTimeout)
+        try ServeSettings.requestTimeout.validate(text: self.requestTimeout)
+        try ServeSettings.idleTimeout.validate(text: self.idleTimeout)
+        try ServeSettings.publishTimeout.validate(text: self.publishTimeout)
     }
 
     func run() async throws {
         let logger = LogSetup.bootstrap(level: self.logLevel)
+        OpenFileLimit.raise()
+        let maximumConnections = try ServeSettings.maxConnections().resolve(self.maxConnections)
+        if maximumConnections > OpenFileLimit.current - HeraldServerConfiguration.reservedFileDescriptors {
+            logger.warning(
+                "--max-connections is above what the open-file limit allows; connections beyond it will fail to be accepted",
+                metadata: ["max_connections": "\(maximumConnections)", "open_file_limit": "\(OpenFileLimit.current)"]
+            )
+        }
         let server = HeraldServerConfiguration(
-            host: try Environment.resolve(self.host, "host", "127.0.0.1") { $0 },
-            port: try Environment.resolve(self.port, "port", 8080) { Int($0) },
-            maximumPayload: try Environment.resolve(self.maxPayload, "max-payload", 65536) { Int($0) },
-            maximumBatch: try Environment.resolve(self.maxBatch, "max-batch", 1000) { Int($0) },
-            retention: try Environment.resolve(self.retention.flatMap(DurationParser.parse), "retention", .seconds(7 * 86400)) {
-                DurationParser.parse($0)
-            },
-            heartbeat: try Environment.resolve(self.heartbeat.flatMap(DurationParser.parse), "heartbeat", .seconds(15)) {
-                DurationParser.parse($0).flatMap { $0 > .zero ? $0 : nil }
-            },
+            host: self.host ?? Environment.value("host") ?? "127.0.0.1",
+            port: try ServeSettings.port.resolve(self.port),
+            maximumPayload: try ServeSettings.maxPayload.resolve(self.maxPayload),
+            maximumBatch: try ServeSettings.maxBatch.resolve(self.maxBatch),
+            retention: try ServeSettings.retention.resolve(text: self.retention),
+            heartbeat: try ServeSettings.heartbeat.resolve(text: self.heartbeat),
             corsOrigins: self.corsOrigins.isEmpty
                 ? (Environment.value("cors-origin")?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? [])
-                : self.corsOrigins
+                : self.corsOrigins,
+            requestTimeout: try ServeSettings.requestTimeout.resolve(text: self.requestTimeout),
+            idleTimeout: try ServeSettings.idleTimeout.resolve(text: self.idleTimeout),
+            maximumConnections: maximumConnections
         )
-        let shutdownTimeout = try Environment.resolve(self.shutdownTimeout.flatMap(DurationParser.parse), "shutdown-timeout", .seconds(10)) {
-            DurationParser.parse($0)
-        }
-        let poolSize = try Environment.resolve(self.poolSize, "pool-size", 8) { Int($0) }
+        let shutdownTimeout = try ServeSettings.shutdownTimeout.resolve(text: self.shutdownTimeout)
+        let poolSize = try ServeSettings.poolSize.resolve(self.poolSize)
         // Applied before parsing (EventLoopCount); checked here so a bad value is an error.
-        _ = try Environment.resolve(self.eventLoops, "event-loops", 0) { Int($0).flatMap { $0 >= 1 ? $0 : nil } }
+        _ = try ServeSettings.eventLoops.resolve(self.eventLoops)
+        let publisher = Publisher.Configuration(
+            committers: try ServeSettings.committers.resolve(nil),
+            publishTimeout: try ServeSettings.publishTimeout.resolve(text: self.publishTimeout)
+        )
         let migrate = !Environment.flag(self.noMigrate, "no-migrate")
 
         let registry = PrometheusCollectorRegistry()
@@ -145,7 +197,7 @@ struct Serve: AsyncParsableCommand {
                 server: server,
                 databaseURL: url,
                 poolSize: poolSize,
-                publisher: .init(committers: Int(Environment.value("committers") ?? "") ?? 2),
+                publisher: publisher,
                 migrate: migrate
             ),
             metrics: registry,

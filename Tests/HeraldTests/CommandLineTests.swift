@@ -41,7 +41,10 @@ struct CommandLineTests {
     func help() async throws {
         let (status, output) = try await HeraldProcess.run(["serve", "--help"])
         #expect(status == 0)
-        for option in ["--host", "--port", "--database-url", "--data-dir", "--retention", "--max-payload", "--max-batch", "--no-migrate"] {
+        for option in [
+            "--host", "--port", "--database-url", "--data-dir", "--retention", "--max-payload", "--max-batch", "--no-migrate",
+            "--request-timeout", "--idle-timeout", "--max-connections", "--publish-timeout",
+        ] {
             #expect(output.contains(option), "help lacks \(option)")
             let variable = "HERALD_" + option.dropFirst(2).uppercased().replacingOccurrences(of: "-", with: "_")
             #expect(output.contains(variable), "help lacks \(variable)")
@@ -58,6 +61,53 @@ struct CommandLineTests {
         let unreachable = try await HeraldProcess.run(["migrate", "--database-url", "host=/nonexistent-herald port=1 connect_timeout=1"])
         #expect(unreachable.status == 1)
         #expect(unreachable.output.contains("Error"))
+    }
+
+    @Test("no configuration value traps the process: out-of-range sizes, counts and durations are refused with a message, on the command line (64) and in the environment (1)")
+    func noValueTraps() async throws {
+        let url = try await TestCluster.shared.makeDatabase()
+        let usage: [[String]] = [
+            ["--max-payload", "0"], ["--max-payload", "99999999999999999999"], ["--max-payload", "1000000000000"],
+            ["--max-batch", "-5"], ["--pool-size", "1000000"], ["--event-loops", "100000"], ["--max-connections", "0"],
+            ["--heartbeat", "1e300s"], ["--heartbeat", "0.000001s"], ["--retention", "1e20d"], ["--request-timeout", "99999999999h"],
+            ["--idle-timeout", "0"], ["--publish-timeout", "-1s"], ["--shutdown-timeout", "nan"], ["--port", "70000"],
+        ]
+        for arguments in usage {
+            let (status, output) = try await HeraldProcess.run(["serve", "--database-url", url] + arguments)
+            #expect(status == 64, "\(arguments): \(output)")
+            #expect(output.contains(arguments[0]), "\(arguments): \(output)")
+        }
+        let environment: [(String, String)] = [
+            ("HERALD_MAX_PAYLOAD", "-1"), ("HERALD_MAX_PAYLOAD", "99999999999999999999"), ("HERALD_EVENT_LOOPS", "100000"),
+            ("HERALD_HEARTBEAT", "0.000001s"), ("HERALD_COMMITTERS", "100000"), ("HERALD_POOL_SIZE", "0"),
+            ("HERALD_RETENTION", "1e300w"), ("HERALD_PUBLISH_TIMEOUT", "1e12s"), ("HERALD_MAX_CONNECTIONS", "-3"),
+        ]
+        for (name, value) in environment {
+            let (status, output) = try await HeraldProcess.run(["serve", "--port", "0", "--database-url", url], environment: [name: value])
+            #expect(status == 1, "\(name)=\(value): \(output)")
+            #expect(output.contains(name), "\(name)=\(value): \(output)")
+        }
+    }
+
+    @Test("a database error reaches no response body: 500 internal_error with a request id, and the log holds the rest")
+    func internalErrors() async throws {
+        let url = try await TestCluster.shared.makeDatabase()
+        let server = try HeraldProcess(["serve", "--port", "0", "--database-url", url])
+        let port = try await server.listeningPort()
+        #expect(try await TestHTTP.becomesReady("http://127.0.0.1:\(port)"))
+        _ = try await TestDatabase(url: url).query("ALTER TABLE herald.cursors RENAME TO cursors_gone")
+        let answer = try await TestHTTP.get("http://127.0.0.1:\(port)/v1/clients/someone/cursors")
+        #expect(answer.status == 500)
+        #expect(answer.errorCode == "internal_error")
+        let requestID = try #require(answer.header("X-Request-Id"))
+        let message = try #require((answer.json["error"] as? [String: Any])?["message"] as? String)
+        #expect(message.contains(requestID))
+        #expect(!answer.text.contains("cursors"), "the database's words reached the client: \(answer.text)")
+        #expect(!answer.text.lowercased().contains("relation"))
+        let log = try await server.waitForOutput(requestID, timeout: .seconds(5))
+        #expect(log.contains("herald.cursors"), "the log lacks the database's error: \(log)")
+        server.signal(SIGTERM)
+        #expect(try await server.wait() == 0)
     }
 
     @Test("`serve` on a port already taken exits 1 at once, saying so")

@@ -2,6 +2,7 @@ import Foundation
 import HeraldCore
 import HeraldPostgres
 import HeraldServer
+import NIOHTTP1
 import Testing
 
 @Suite("Server-side cursors")
@@ -71,5 +72,109 @@ struct CursorTests {
         let bad = try await TestHTTP.get("\(server.baseURL)/v1/clients/bad%20id/cursors")
         #expect(bad.status == 400)
         #expect(bad.errorCode == "invalid_client")
+    }
+}
+
+@Suite("Cursors mean what they say")
+struct CursorPolicyTests {
+    @Test("a client that received nothing and left gets, when it comes back, what was published meanwhile: poll, SSE and WebSocket")
+    func cursorExistsFromFirstSubscribe() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let other = try await TestServer.start(databaseURL: server.databaseURL)
+        defer { Task { await other.stop() } }
+        // Each topic has a notification before the client's first visit: "now" is not 0.
+        for topic in ["np", "ns", "nw"] { _ = try await SSETests.publish(server, topic, #""before""#) }
+
+        let first = try await TestHTTP.get("\(server.baseURL)/v1/poll?topics=np&client=bob")
+        #expect((first.json["notifications"] as? [Any])?.isEmpty == true)
+        _ = try await SSETests.publish(server, "np", #""missed?""#)
+        let again = try await TestHTTP.get("\(server.baseURL)/v1/poll?topics=np&client=bob")
+        #expect((again.json["notifications"] as? [[String: Any]])?.map { $0["data"] as? String } == ["missed?"])
+
+        let stream = try await SSEClient.open("\(server.baseURL)/v1/sse?topics=ns&client=bob")
+        #expect(stream.status == 200)
+        stream.close()
+        _ = try await SSETests.publish(server, "ns", #""missed?""#)
+        // Back through another instance: the cursor is in the database, not in memory.
+        let back = try await SSEClient.open("\(other.baseURL)/v1/sse?topics=ns&client=bob")
+        defer { back.close() }
+        let event = try #require(await back.next())
+        #expect(event.seq == 2)
+        #expect(event.json["data"] as? String == "missed?")
+
+        let socket = TestWebSocket.connect(WebSocketTests.url(server, "?topics=nw&client=bob"))
+        #expect((await socket.next(type: "subscribed"))?["cursor"] as? String == "nw:1")
+        socket.close()
+        _ = try await SSETests.publish(server, "nw", #""missed?""#)
+        let returning = TestWebSocket.connect(WebSocketTests.url(server, "?topics=nw&client=bob"))
+        defer { returning.close() }
+        let notification = try #require(await returning.next(type: "notification"))
+        #expect((notification["notification"] as? [String: Any])?["seq"] as? Int == 2)
+    }
+
+    @Test("an explicit start past a topic's last seq is refused with invalid_cursor and never stored: poll, SSE (after, Last-Event-ID), WebSocket (subscribe, ack)")
+    func startPastTheHeadIsRefused() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        _ = try await SSETests.publish(server, "h", "1")
+        let poll = try await TestHTTP.get("\(server.baseURL)/v1/poll?topics=h&after=h:999&client=carl")
+        #expect(poll.status == 400)
+        #expect(poll.errorCode == "invalid_cursor")
+        let sse = try await TestHTTP.get("\(server.baseURL)/v1/sse?topics=h&after=h:2&client=carl")
+        #expect(sse.status == 400)
+        #expect(sse.errorCode == "invalid_cursor")
+        let resumed = try await TestHTTP.request(.GET, "\(server.baseURL)/v1/sse?topics=h&client=carl", headers: [("Last-Event-ID", "h:999")])
+        #expect(resumed.status == 400)
+        #expect(resumed.errorCode == "invalid_cursor")
+        // A topic nobody published to is at 0: 1 is already past it.
+        let empty = try await TestHTTP.get("\(server.baseURL)/v1/poll?topics=never&after=never:1&client=carl")
+        #expect(empty.errorCode == "invalid_cursor")
+        await server.instance.cursors.flush()
+        #expect((try await TestHTTP.get("\(server.baseURL)/v1/clients/carl/cursors").json["cursors"] as? [String: Any])?.isEmpty == true)
+
+        let socket = TestWebSocket.connect(WebSocketTests.url(server, "?client=carl"))
+        defer { socket.close() }
+        socket.send(#"{"type":"subscribe","topics":["h"],"after":"h:999"}"#)
+        #expect((await socket.next(type: "error"))?["code"] as? String == "invalid_cursor")
+        socket.send(#"{"type":"subscribe","topics":["h"],"after":"h:0"}"#)
+        #expect((await socket.next(type: "subscribed"))?["cursor"] as? String == "h:0")
+        socket.send(#"{"type":"ack","cursor":"h:999"}"#)
+        #expect((await socket.next(type: "error"))?["code"] as? String == "invalid_cursor")
+        socket.send(#"{"type":"ack","cursor":"h:1"}"#)
+        socket.send(#"{"type":"ping"}"#)
+        _ = await socket.next(type: "pong")
+        await server.instance.cursors.flush()
+        let stored = try await TestHTTP.get("\(server.baseURL)/v1/clients/carl/cursors")
+        #expect((stored.json["cursors"] as? [String: Any])?["h"] as? Int == 1)
+        // Nothing was skipped: a poll from the stored cursor gets what comes next.
+        _ = try await SSETests.publish(server, "h", "2")
+        let next = try await TestHTTP.get("\(server.baseURL)/v1/poll?topics=h&client=carl")
+        #expect((next.json["notifications"] as? [[String: Any]])?.map { $0["seq"] as? Int } == [2])
+    }
+
+    @Test("a stored cursor moves with completed writes only: a client that stopped reading and left resumes from what its socket took, losing nothing")
+    func cursorFollowsCompletedWrites() async throws {
+        let server = try await TestServer.start { $0.server.maximumPayload = 2 << 20 }
+        defer { Task { await server.stop() } }
+        // 24 notifications of 1 MiB: far more than the socket buffers between server and client hold.
+        let big = "\"" + String(repeating: "x", count: 1 << 20) + "\""
+        for _ in 1...24 { _ = try await SSETests.publish(server, "big", big) }
+        let reader = try await RawWebSocket.connect(
+            port: server.port, path: "/v1/sse?topics=big&after=big:0&client=slow", headers: ["Accept: text/event-stream"], receiveBuffer: 4096
+        )
+        #expect(reader.status == 200)
+        // The reader reads nothing; the server writes what the sockets take, then waits.
+        try await Task.sleep(for: .seconds(3))
+        await server.instance.cursors.flush()
+        let stored = try #require(
+            (try await TestHTTP.get("\(server.baseURL)/v1/clients/slow/cursors").json["cursors"] as? [String: Any])?["big"] as? Int
+        )
+        #expect(stored < 24, "the cursor moved past what the client's socket could have taken")
+        reader.close()
+        // Back: it resumes right after the stored cursor.
+        let back = try await SSEClient.open("\(server.baseURL)/v1/sse?topics=big&client=slow")
+        defer { back.close() }
+        #expect(await back.next(timeout: .seconds(20))?.seq == stored + 1)
     }
 }

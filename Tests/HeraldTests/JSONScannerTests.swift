@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldPostgres
 import Testing
 
 @Suite("Reading publish bodies")
@@ -40,11 +41,34 @@ struct JSONScannerTests {
     }
 
     @Test("JSON PostgreSQL cannot store is invalid_body", arguments: [
-        "\"\\u0000\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800x\"", "\"\\ud800\\u0041\"", "1e1000000",
+        "\"\\u0000\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800x\"", "\"\\ud800\\u0041\"",
         String(repeating: "[", count: 300) + String(repeating: "]", count: 300),
     ])
     func rejectsUnstorable(_ data: String) {
         #expect(Self.kind(#"{"data":\#(data)}"#) == .invalidBody, "\(data.prefix(40))")
+    }
+
+    @Test("numbers outside PostgreSQL's numeric range are invalid_json", arguments: [
+        "1e-20000", "1e1000000", "1e131072", "-1e131072", "123e131070", "0e-16384", "1.5e-16383", "0e1073741823", "1e99999999999999999999",
+    ])
+    func rejectsOutOfRange(_ number: String) {
+        #expect(Self.kind(#"{"data":\#(number)}"#) == .invalidJSON, "\(number)")
+    }
+
+    @Test("the numbers Herald accepts are exactly those PostgreSQL's jsonb stores, at each edge of its range")
+    func numericRangeMatchesPostgreSQL() async throws {
+        let fraction = "0." + String(repeating: "0", count: 16_382)
+        let numbers = [
+            "1e-16383", "1e-16384", "1.5e-16382", "1.5e-16383", "0e-16383", "0e-16384", "0e999999", "0e1073741822",
+            "0e1073741823", "1e131071", "1e131072", "9.9e131071", "0.1e131072", "0.01e131073", "123e131069", "123e131070",
+            "-1e131071", "-1e131072", fraction + "1", fraction + "12", "1E+131071", "1E+131072", "100e-16385", "100e-16384",
+        ]
+        let database = TestDatabase(url: try await TestCluster.shared.makeDatabase())
+        for number in numbers {
+            let accepted = Self.kind(#"{"data":\#(number)}"#) == nil
+            let stored = (try? await database.query(PostgresQuery("SELECT $1::jsonb", number))) != nil
+            #expect(accepted == stored, "\(number.prefix(40)): Herald \(accepted ? "accepts" : "refuses"), PostgreSQL \(stored ? "stores" : "refuses")")
+        }
     }
 
     @Test("invalid UTF-8 inside JSON is refused")

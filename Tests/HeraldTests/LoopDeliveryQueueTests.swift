@@ -38,6 +38,12 @@ final class RecordingSink: LiveSink {
         if !self.loop.inEventLoop { self.offLoop.add(1, ordering: .relaxed) }
         self.log.append("\(self.name) heartbeat")
     }
+
+    let dropped = Mutex<[Int64]>([])
+
+    func dropped(_ batch: [EncodedNotification], topic: String) {
+        self.dropped.withLock { $0.append(contentsOf: batch.map(\.seq)) }
+    }
 }
 
 @Suite("LoopDeliveryQueue: fan-out a slice at a time")
@@ -69,6 +75,28 @@ struct LoopDeliveryQueueTests {
         let entries = log.entries.withLock { $0 }
         let other = try #require(entries.firstIndex(of: "other"))
         #expect(other == 4, "\(entries)")
+        try await group.shutdownGracefully()
+    }
+
+    @Test("the queue is bounded: a batch that does not fit is dropped by its sinks (they catch up from the database), the rest is written")
+    func bounded() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let log = RunLog()
+        let sinks = (0..<2).map { RecordingSink("sink\($0)", loop: loop, log: log) }
+        let queue = LoopDeliveryQueue(loop: loop, sliceSize: 64, maximumPendingWrites: 5)
+        try await loop.submit {
+            for seq in Int64(1)...3 {
+                queue.enqueue(.notifications([SSEFastPathTests.encoded("t", seq)], topic: "t"), sinks: sinks)
+            }
+        }.get()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while queue.pendingWriteCount > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        for sink in sinks {
+            #expect(sink.written.withLock { $0 } == [1, 2])
+            #expect(sink.dropped.withLock { $0 } == [3])
+        }
+        #expect(queue.pendingWriteCount == 0)
         try await group.shutdownGracefully()
     }
 }

@@ -1,6 +1,7 @@
 @testable import HeraldCore
 @testable import HeraldPostgres
 @testable import HeraldServer
+import NIOCore
 import Testing
 
 @Suite("State machines")
@@ -33,35 +34,145 @@ struct StateMachineTests {
         }
     }
 
-    @Test("group commit takes whole requests up to the item limit and parks idle committers")
+    @Test("the pool refuses a lease once its waiters are at their bound, and a waiter whose time ran out leaves the queue")
+    func poolBounds() {
+        var machine = PoolStateMachine<String>(maximum: 1, maximumWaiters: 2)
+        guard case .create(0) = machine.lease("a"), case .wait(let first) = machine.lease("b"), case .wait = machine.lease("c") else {
+            Issue.record("expected a slot and two waiters")
+            return
+        }
+        guard case .overloaded = machine.lease("d") else {
+            Issue.record("a third waiter is refused")
+            return
+        }
+        #expect(machine.timeOut(first) == "b")
+        #expect(machine.timeOut(first) == nil)
+        guard case .handOver(0, "c") = machine.release(0) else {
+            Issue.record("the remaining waiter gets the slot")
+            return
+        }
+    }
+
+    struct Request: GroupCommitRequest, Equatable {
+        var name: String
+        var itemCount: Int
+        var byteCount = 10
+        var topics = ["t"]
+        var deadline = ContinuousClock.now + .seconds(60)
+    }
+
+    typealias GroupCommit = GroupCommitStateMachine<Request, Int>
+
+    static let limits = GroupCommit.Limits(maximumBatchItems: 8, maximumBatchBytes: 100, maximumQueuedItems: 20, maximumQueuedBytes: 1000)
+
+    @Test("group commit takes whole requests up to the item and byte limits, bounds its queue, and parks idle committers")
     func groupCommit() {
-        var machine = GroupCommitStateMachine<String, Int>()
+        var machine = GroupCommit(limits: Self.limits)
+        let now = ContinuousClock.now
         guard case .parked = machine.park(1) else {
             Issue.record("an idle committer parks")
             return
         }
-        guard case .wake(1) = machine.submit("r1", items: 3) else {
+        guard case .wake(1) = machine.submit(Request(name: "r1", itemCount: 3), now: now) else {
             Issue.record("a request wakes a parked committer")
             return
         }
-        guard case .none = machine.submit("r2", items: 3), case .none = machine.submit("r3", items: 10) else {
+        guard case .none = machine.submit(Request(name: "r2", itemCount: 3), now: now),
+            case .none = machine.submit(Request(name: "r3", itemCount: 10), now: now)
+        else {
             Issue.record("no committer to wake")
             return
         }
-        #expect(machine.nextBatch(maximumItems: 8) == ["r1", "r2"])
-        #expect(machine.nextBatch(maximumItems: 8) == ["r3"])  // larger than the limit: alone
-        #expect(machine.nextBatch(maximumItems: 8).isEmpty)
-        _ = machine.submit("r4", items: 1)
-        #expect(machine.shutdown().isEmpty)
-        guard case .reject = machine.submit("r5", items: 1), case .work = machine.park(2) else {
+        guard case .reject(.full) = machine.submit(Request(name: "r4", itemCount: 5), now: now) else {
+            Issue.record("the queue holds at most 20 items")
+            return
+        }
+        #expect(machine.nextBatch(now: now).batch.map(\.name) == ["r1", "r2"])
+        #expect(machine.nextBatch(now: now).batch.map(\.name) == ["r3"])  // larger than the limit: alone
+        _ = machine.submit(Request(name: "b1", itemCount: 1, byteCount: 60), now: now)
+        _ = machine.submit(Request(name: "b2", itemCount: 1, byteCount: 60), now: now)
+        #expect(machine.nextBatch(now: now).batch.map(\.name) == ["b1"])  // 120 bytes would pass 100
+        #expect(machine.nextBatch(now: now).batch.map(\.name) == ["b2"])
+        #expect(machine.nextBatch(now: now).batch.isEmpty)
+        _ = machine.submit(Request(name: "r5", itemCount: 1), now: now)
+        #expect(machine.shutdown().committers.isEmpty)
+        guard case .reject(.shuttingDown) = machine.submit(Request(name: "r6", itemCount: 1), now: now), case .work = machine.park(2) else {
             Issue.record("queued work is still taken after shutdown")
             return
         }
-        #expect(machine.nextBatch(maximumItems: 8) == ["r4"])
+        #expect(machine.nextBatch(now: now).batch.map(\.name) == ["r5"])
         guard case .stop = machine.park(2) else {
             Issue.record("committers stop once the queue is empty")
             return
         }
+    }
+
+    @Test("group commit: requests past their deadline are taken out; a held topic's requests wait aside with back-off, and return when it commits")
+    func groupCommitHeldTopics() {
+        var machine = GroupCommit(limits: Self.limits)
+        let now = ContinuousClock.now
+        _ = machine.submit(Request(name: "late", itemCount: 1, deadline: now + .milliseconds(5)), now: now)
+        let (batch, expired) = machine.nextBatch(now: now + .milliseconds(10))
+        #expect(batch.isEmpty)
+        #expect(expired.map(\.name) == ["late"])
+
+        let held = Request(name: "held", itemCount: 1, topics: ["h"])
+        let free = Request(name: "free", itemCount: 1, topics: ["f"])
+        // The first deferral is retried at once (usually the other committer held the row).
+        _ = machine.deferred([held], heldTopics: ["h"], now: now)
+        #expect(machine.nextBatch(now: now).batch.map(\.name) == ["held"])
+        // The second waits: new requests for that topic wait too; others go ahead.
+        _ = machine.deferred([held], heldTopics: ["h"], now: now)
+        _ = machine.submit(Request(name: "held2", itemCount: 1, topics: ["h", "f"]), now: now)
+        _ = machine.submit(free, now: now)
+        #expect(machine.nextBatch(now: now).batch.map(\.name) == ["free"])
+        #expect(machine.heldTopics == ["h"])
+        // The retry comes due: both go back, first.
+        let (expiredNow, _) = machine.tick(now: now + .milliseconds(11))
+        #expect(expiredNow.isEmpty)
+        #expect(machine.nextBatch(now: now + .milliseconds(11)).batch.map(\.name) == ["held", "held2"])
+        // Held again, then committed by someone: what waits is released at once.
+        _ = machine.deferred([held], heldTopics: ["h"], now: now + .milliseconds(11))
+        #expect(machine.nextBatch(now: now + .milliseconds(12)).batch.isEmpty)
+        _ = machine.committed(topics: ["h"])
+        #expect(machine.nextBatch(now: now + .milliseconds(12)).batch.map(\.name) == ["held"])
+        // Waiting past the deadline: taken out by the tick.
+        _ = machine.deferred([Request(name: "stuck", itemCount: 1, topics: ["h"], deadline: now + .seconds(1))], heldTopics: ["h"], now: now)
+        _ = machine.deferred([], heldTopics: ["h"], now: now)
+        #expect(machine.tick(now: now + .seconds(2)).expired.map(\.name) == ["stuck"])
+        #expect(GroupCommit.backoff(attempts: 1) == .zero)
+        #expect(GroupCommit.backoff(attempts: 2) == .milliseconds(10))
+        #expect(GroupCommit.backoff(attempts: 20) == .milliseconds(250))
+    }
+
+    @Test("connection time limits: the request limit counts while a request arrives, the idle limit between requests, neither while Herald answers")
+    func connectionTimeouts() {
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        var machine = ConnectionTimeoutStateMachine(requestTimeout: .seconds(10), idleTimeout: .seconds(60), now: start)
+        #expect(machine.deadline == start + .seconds(60))
+        #expect(machine.timerFired(now: start + .seconds(30)) == .schedule(start + .seconds(60)))
+        machine.bytesArrived(now: start + .seconds(30))
+        #expect(machine.deadline == start + .seconds(40))
+        #expect(machine.timerFired(now: start + .seconds(35)) == .schedule(start + .seconds(40)))
+        machine.requestHeadArrived(now: start + .seconds(36))
+        machine.requestEnded()
+        #expect(machine.deadline == nil)
+        #expect(machine.timerFired(now: start + .seconds(100)) == .none)
+        // A pipelined request arrives slowly while the first is answered: its time is not counted yet.
+        machine.requestHeadArrived(now: start + .seconds(100))
+        #expect(machine.timerFired(now: start + .seconds(111)) == .schedule(start + .seconds(121)))
+        machine.responseEnded(now: start + .seconds(112))
+        #expect(machine.timerFired(now: start + .seconds(122)) == .requestTimedOut)
+        #expect(machine.deadline == nil)
+
+        var idle = ConnectionTimeoutStateMachine(requestTimeout: .seconds(10), idleTimeout: .seconds(60), now: start)
+        idle.bytesArrived(now: start)
+        idle.requestEnded()
+        idle.responseEnded(now: start + .seconds(1))
+        #expect(idle.timerFired(now: start + .seconds(61)) == .idleTimedOut)
+        var upgraded = ConnectionTimeoutStateMachine(requestTimeout: .seconds(10), idleTimeout: .seconds(60), now: start)
+        upgraded.stop()
+        #expect(upgraded.timerFired(now: start + .seconds(1000)) == .none)
     }
 
     @Test("the listener reconnects at once after a loss, then backs off exponentially up to the maximum")

@@ -26,6 +26,8 @@ final class HeldSink: LiveSink {
         self.heartbeats.add(1, ordering: .relaxed)
     }
 
+    func dropped(_ batch: [EncodedNotification], topic: String) {}
+
     var heldSeqs: [Int64] { self.batches.withLock { $0.flatMap { $0.map(\.seq) } } }
 }
 
@@ -38,7 +40,7 @@ struct SubscriptionTests {
         let instance = server.instance
         for index in 1...3 { _ = try await SSETests.publish(server, "h", "\(index)") }
         let sink = HeldSink()
-        let subscription = Subscription(hub: instance.hub, store: instance.store, cursors: nil, clientID: nil, sink: sink)
+        let subscription = Subscription(hub: instance.hub, policy: CursorPolicy(store: instance.store, cursors: nil), clientID: nil, sink: sink)
         try await subscription.subscribe(["h"], after: try Cursor.parse("h:0"))
         guard case .events(let first) = await subscription.next() else {
             Issue.record("expected the catch-up events")
@@ -104,10 +106,10 @@ struct HeartbeatTests {
         defer { Task { await server.stop() } }
         let instance = server.instance
         let sink = HeldSink()
-        let direct = Subscription(hub: instance.hub, store: instance.store, cursors: nil, clientID: nil, sink: sink)
-        let queued = Subscription(hub: instance.hub, store: instance.store, cursors: nil, clientID: nil)
+        let direct = Subscription(hub: instance.hub, policy: CursorPolicy(store: instance.store, cursors: nil), clientID: nil, sink: sink)
+        let queued = Subscription(hub: instance.hub, policy: CursorPolicy(store: instance.store, cursors: nil), clientID: nil)
         let silent = Subscription(
-            hub: instance.hub, store: instance.store, cursors: nil, clientID: nil, wantsHeartbeats: false
+            hub: instance.hub, policy: CursorPolicy(store: instance.store, cursors: nil), clientID: nil, wantsHeartbeats: false
         )
         for subscription in [direct, queued, silent] { try await subscription.subscribe(["hb"], after: try Cursor.parse("hb:0")) }
         // The first one hands delivery to its sink once it waits (below); then the heartbeat.

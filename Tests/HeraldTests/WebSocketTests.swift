@@ -105,7 +105,8 @@ struct WebSocketTests {
     func acks() async throws {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
-        let socket = TestWebSocket.connect(Self.url(server, "?topics=ka&client=carol"))
+        for index in 1...7 { _ = try await SSETests.publish(server, "ka", "\(index)") }
+        let socket = TestWebSocket.connect(Self.url(server, "?topics=ka&after=ka:0&client=carol"))
         defer { socket.close() }
         _ = await socket.next(type: "subscribed")
         socket.send(#"{"type":"ack","cursor":"ka:7"}"#)

@@ -55,18 +55,69 @@ public final class CursorStore: Service, Sendable {
         do {
             for row in rows { cursors[try row.decode(String.self, at: 0)] = try row.decode(Int64.self, at: 1) }
         } catch {
-            throw HeraldError(.internalError, "cannot read cursors: \(error)")
+            throw HeraldError.internalError("cannot read cursors: \(error)")
         }
-        let unwritten = self.pending.withLock { pending in
-            pending.writing.values.reduce(pending.recorded[client] ?? [:]) { merged, batch in
-                merged.merging(batch[client] ?? [:]) { max($0, $1) }
-            }
-        }
-        for (topic, seq) in unwritten where seq > cursors[topic] ?? -1 {
+        for (topic, seq) in self.unwritten(client: client) where seq > cursors[topic] ?? -1 {
             cursors[topic] = seq
         }
         return cursors
     }
+
+    /// The client's positions recorded and not written yet (or being written).
+    private func unwritten(client: String) -> [String: Int64] {
+        self.pending.withLock { pending in
+            pending.writing.values.reduce(pending.recorded[client] ?? [:]) { merged, batch in
+                merged.merging(batch[client] ?? [:]) { max($0, $1) }
+            }
+        }
+    }
+
+    /// Reads, for a client starting on `topics`, each topic's last seq and the client's
+    /// stored cursor (merged with what is recorded and not written yet), and in the same
+    /// statement creates the client's cursor where it has none: at the explicit position,
+    /// else at the last seq ("now"). Nothing is created when an explicit position is past
+    /// its topic's last seq (the caller refuses the request).
+    func begin(client: String, topics: [String], explicit: Cursor) async throws -> (heads: [String: Int64], stored: [String: Int64]) {
+        let unwritten = self.unwritten(client: client)
+        var bindings = PostgresBindings()
+        bindings.append(client)
+        bindings.append(topics)
+        bindings.append(topics.map { explicit[$0] })
+        bindings.append(topics.map { unwritten[$0] })
+        let rows = try await self.query(PostgresQuery(sql: Self.beginSQL, bindings: bindings))
+        var heads: [String: Int64] = [:]
+        var stored: [String: Int64] = [:]
+        do {
+            for row in rows {
+                let topic = try row.decode(String.self, at: 0)
+                heads[topic] = try row.decode(Int64.self, at: 1)
+                if let seq = try row.decode(Int64?.self, at: 2) { stored[topic] = seq }
+            }
+        } catch {
+            throw HeraldError.internalError("cannot read cursors: \(error)")
+        }
+        for (topic, seq) in unwritten where seq > stored[topic] ?? -1 {
+            stored[topic] = seq
+        }
+        return (heads, stored)
+    }
+
+    static let beginSQL = """
+        WITH r AS (
+            SELECT r.topic, r.explicit, r.unwritten, coalesce(t.last_seq, 0) AS head, c.seq AS stored
+            FROM unnest($2::text[], $3::int8[], $4::int8[]) AS r(topic, explicit, unwritten)
+            LEFT JOIN herald.topics t ON t.name = r.topic
+            LEFT JOIN herald.cursors c ON c.client = $1 AND c.topic = r.topic
+        ),
+        created AS (
+            INSERT INTO herald.cursors (client, topic, seq)
+            SELECT $1, r.topic, coalesce(r.explicit, r.head) FROM r
+            WHERE r.stored IS NULL AND r.unwritten IS NULL AND NOT EXISTS (SELECT 1 FROM r WHERE r.explicit > r.head)
+            ON CONFLICT (client, topic) DO NOTHING
+            RETURNING topic, seq
+        )
+        SELECT r.topic, r.head, coalesce(c.seq, r.stored) FROM r LEFT JOIN created c ON c.topic = r.topic
+        """
 
     /// Writes what was recorded; what cannot be written now is kept for the next time.
     public func flush() async {

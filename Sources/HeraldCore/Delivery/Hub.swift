@@ -190,9 +190,9 @@ public final class Hub: Sendable {
         while true {
             guard let after = self.state.withLock({ state in state.feeds[topic].flatMap { $0.id == id ? $0.dispatched : nil } })
             else { return }
-            let rows: [Notification]
+            let page: NotificationStore.Page
             do {
-                rows = try await self.store.read(after: [(topic, after)], limit: self.pageSize)
+                page = try await self.store.read(topic: topic, after: after, limit: self.pageSize)
                 failures = 0
             } catch {
                 // The database is away: try again, slower and slower; the LISTEN
@@ -202,7 +202,7 @@ public final class Hub: Sendable {
                 try? await Task.sleep(for: .milliseconds(min(5000, 100 << min(failures, 6))))
                 continue
             }
-            let encoded = rows.map { EncodedNotification($0, forLiveDelivery: true) }
+            let encoded = page.notifications.map { EncodedNotification($0, forLiveDelivery: true) }
             let inboxes = self.state.withLock { state -> [SubscriberInbox]? in
                 guard var feed = state.feeds[topic], feed.id == id else { return nil }
                 defer { state.feeds[topic] = feed }
@@ -216,7 +216,7 @@ public final class Hub: Sendable {
             let again = self.state.withLock { state -> Bool in
                 guard var feed = state.feeds[topic], feed.id == id else { return false }
                 defer { state.feeds[topic] = feed }
-                let again = rows.count == self.pageSize || feed.wokenWhileReading
+                let again = !page.isLast || feed.wokenWhileReading
                 feed.wokenWhileReading = false
                 if !again { feed.reading = false }
                 return again

@@ -22,4 +22,8 @@ public protocol LiveSink: AnyObject, Sendable {
     /// The hub calls it every heartbeat while delivery is direct, instead of waking the
     /// subscription's task.
     func heartbeat()
+    /// The hub could not hand `batch` over (its loop's delivery queue was full): the sink
+    /// leaves direct delivery as when its socket is full, and the subscription reads the
+    /// batch from PostgreSQL. Called from any thread.
+    func dropped(_ batch: [EncodedNotification], topic: String)
 }

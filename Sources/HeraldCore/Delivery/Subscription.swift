@@ -48,8 +48,7 @@ public final class Subscription {
     /// The client id whose cursors start topics without an explicit position.
     public let clientID: String?
     let hub: Hub
-    let store: NotificationStore
-    let cursors: CursorStore?
+    let policy: CursorPolicy
     let sink: (any LiveSink)?
     private var positions = Positions()
     private var phases: [String: Phase] = [:]
@@ -58,22 +57,20 @@ public final class Subscription {
     private var catchUpTurn = 0
     private var readFailures = 0
     /// The next page of a topic being caught up, read while the current one is sent.
-    private var prefetch: (topic: String, after: Int64, page: Task<[Notification], any Error>)?
+    private var prefetch: (topic: String, after: Int64, page: Task<NotificationStore.Page, any Error>)?
     private var isClosed = false
 
     /// Creates a subscription with no topics yet.
     public init(
         hub: Hub,
-        store: NotificationStore,
-        cursors: CursorStore?,
+        policy: CursorPolicy,
         clientID: String?,
         inboxCapacity: Int = 512,
         sink: (any LiveSink)? = nil,
         wantsHeartbeats: Bool = true
     ) {
         self.hub = hub
-        self.store = store
-        self.cursors = cursors
+        self.policy = policy
         self.clientID = clientID
         self.sink = sink
         self.inbox = SubscriberInbox(capacity: inboxCapacity, wantsHeartbeats: wantsHeartbeats)
@@ -90,10 +87,11 @@ public final class Subscription {
     public var cursor: Cursor { self.positions.cursor }
 
     /// Adds `topics` (a topic already present starts over from its explicit position when
-    /// one is given); returns the cursor. Starts come from `explicit`, else the client's
-    /// stored cursor, else now. (Not while delivery is direct: call from `next()`'s task.)
+    /// one is given); returns the cursor. Starts come from `CursorPolicy`: `explicit`, else
+    /// the client's stored cursor, else now; with `acknowledging`, the explicit positions
+    /// are recorded as the client's. (Not while delivery is direct: call from `next()`'s task.)
     @discardableResult
-    public func subscribe(_ topics: [String], after explicit: Cursor = Cursor()) async throws -> Cursor {
+    public func subscribe(_ topics: [String], after explicit: Cursor = Cursor(), acknowledging: Bool = false) async throws -> Cursor {
         let restarting = topics.filter { self.phases[$0] != nil && explicit[$0] != nil }
         if !restarting.isEmpty { self.unsubscribe(restarting) }
         let new = topics.filter { self.phases[$0] == nil }
@@ -103,8 +101,8 @@ public final class Subscription {
         let joinFrom = try await self.hub.register(self.inbox, topics: new)
         let starts: Cursor
         do {
-            starts = try await StartPositions.resolve(
-                topics: new, explicit: explicit, client: self.clientID, cursors: self.cursors, store: self.store
+            starts = try await self.policy.start(
+                topics: new, explicit: explicit, client: self.clientID, acknowledging: acknowledging
             )
         } catch {
             self.hub.unregister(self.inbox, topics: new)
@@ -215,15 +213,15 @@ public final class Subscription {
     private func catchUp(_ topic: String) async -> [Event]? {
         guard case .catchingUp(let joinFrom) = self.phases[topic], let position = self.positions[topic] else { return [] }
         let pageSize = self.hub.pageSize
-        let rows: [Notification]
+        let page: NotificationStore.Page
         do {
             if let prefetch = self.prefetch, prefetch.topic == topic, prefetch.after == position {
                 self.prefetch = nil
-                rows = try await prefetch.page.value
+                page = try await prefetch.page.value
             } else {
                 self.prefetch?.page.cancel()
                 self.prefetch = nil
-                rows = try await self.store.read(after: [(topic, position)], limit: pageSize)
+                page = try await self.policy.store.read(topic: topic, after: position, limit: pageSize)
             }
             self.readFailures = 0
         } catch {
@@ -231,17 +229,18 @@ public final class Subscription {
             try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(self.readFailures, 7))))
             return nil
         }
-        // A full page: read the next one while this one is being sent.
-        if rows.count == pageSize, let last = rows.last {
-            let store = self.store
-            self.prefetch = (topic, last.seq, Task { try await store.read(after: [(topic, last.seq)], limit: pageSize) })
+        // More follows: read the next page while this one is being sent.
+        let rows = page.notifications
+        if !page.isLast, let last = rows.last {
+            let store = self.policy.store
+            self.prefetch = (topic, last.seq, Task { try await store.read(topic: topic, after: last.seq, limit: pageSize) })
         }
         // The topic may have been unsubscribed or restarted while reading.
         guard self.positions[topic] == position else { return [] }
         var events: [Event] = []
         events.reserveCapacity(rows.count + 1)
         for row in rows { self.positions.accept(EncodedNotification(row), now: nil, into: &events) }
-        if rows.count < pageSize, (self.positions[topic] ?? 0) >= joinFrom {
+        if page.isLast, (self.positions[topic] ?? 0) >= joinFrom {
             self.phases[topic] = .live
         }
         return events

@@ -200,28 +200,53 @@ public struct JSONScanner {
             return scanner.offset - from
         }
         _ = self.consumeRaw(UInt8(ascii: "-"))
+        let integerStart = self.offset
         if self.consumeRaw(UInt8(ascii: "0")) {
             // A leading zero stands alone.
         } else if digits(&self) == 0 {
             throw self.failure("invalid number", at: start)
         }
-        if self.consumeRaw(UInt8(ascii: ".")), digits(&self) == 0 {
-            throw self.failure("invalid number", at: start)
+        let integer = integerStart..<self.offset
+        var fraction = self.offset..<self.offset
+        if self.consumeRaw(UInt8(ascii: ".")) {
+            let fractionStart = self.offset
+            guard digits(&self) > 0 else { throw self.failure("invalid number", at: start) }
+            fraction = fractionStart..<self.offset
         }
+        var exponent = 0
         if self.consumeRaw(UInt8(ascii: "e")) || self.consumeRaw(UInt8(ascii: "E")) {
-            if !self.consumeRaw(UInt8(ascii: "+")) { _ = self.consumeRaw(UInt8(ascii: "-")) }
+            var negative = false
+            if !self.consumeRaw(UInt8(ascii: "+")) { negative = self.consumeRaw(UInt8(ascii: "-")) }
             let exponentStart = self.offset
-            let count = digits(&self)
-            guard count > 0 else { throw self.failure("invalid number", at: start) }
-            // PostgreSQL's numeric holds exponents up to about ±131072.
-            var exponent = 0
-            for index in exponentStart..<self.offset where exponent < 1_000_000 {
+            guard digits(&self) > 0 else { throw self.failure("invalid number", at: start) }
+            // Saturates far beyond anything storable, so it cannot overflow.
+            for index in exponentStart..<self.offset where exponent < 4_000_000_000 {
                 exponent = exponent * 10 + Int(self.bytes[index] - UInt8(ascii: "0"))
             }
-            guard exponent <= 100_000 else {
-                throw Failure(message: "number out of range at byte \(start)", isUnstorable: true)
-            }
+            if negative { exponent = -exponent }
         }
+        guard Self.fitsPostgresNumeric(self.bytes, integer: integer, fraction: fraction, exponent: exponent) else {
+            throw self.failure("number outside PostgreSQL's numeric range", at: start)
+        }
+    }
+
+    /// Whether PostgreSQL's `numeric` (which `jsonb` stores numbers as) can hold the
+    /// number with these digits and exponent, by the rules of its `numeric_in`: an
+    /// exponent below ±1,073,741,823, at most 16,383 digits after the decimal point
+    /// (counting those the exponent shifts there), and a first significant digit at most
+    /// 131,071 places before it. Checked against PostgreSQL 15 at each boundary.
+    static func fitsPostgresNumeric(_ bytes: UnsafeRawBufferPointer, integer: Range<Int>, fraction: Range<Int>, exponent: Int) -> Bool {
+        guard exponent < 1_073_741_823, exponent > -1_073_741_823 else { return false }
+        guard max(0, fraction.count - exponent) <= 16_383 else { return false }
+        // The position of the first significant digit (0 = units, -1 = tenths, ...).
+        let zero = UInt8(ascii: "0")
+        if let first = integer.first(where: { bytes[$0] != zero }) {
+            return integer.upperBound - 1 - first + exponent <= 131_071
+        }
+        if let first = fraction.first(where: { bytes[$0] != zero }) {
+            return -(first - fraction.lowerBound + 1) + exponent <= 131_071
+        }
+        return true  // zero: any exponent that passed the first check
     }
 
     private mutating func consumeRaw(_ byte: UInt8) -> Bool {

@@ -2,10 +2,15 @@
 public enum UTF8Check {
     /// Whether all of `bytes` is well-formed UTF-8 without NUL characters.
     public static func isValidWithoutNUL(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        self.isValid(bytes, allowingNUL: false)
+    }
+
+    /// Whether all of `bytes` is well-formed UTF-8 (NUL characters allowed unless told not).
+    public static func isValid(_ bytes: UnsafeRawBufferPointer, allowingNUL: Bool = true) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let byte = bytes[offset]
-            if byte == 0 { return false }
+            if byte == 0, !allowingNUL { return false }
             if byte < 0x80 {
                 offset += 1
                 continue

@@ -7,24 +7,19 @@ import ServiceLifecycle
 /// database work: only a LISTEN notification for one of its topics (or the LISTEN
 /// connection coming back) makes it read again.
 public struct Poller: Sendable {
-    let store: NotificationStore
+    let policy: CursorPolicy
     let signals: WakeSignals
-    let cursors: CursorStore?
 
-    /// Creates a poller; with `cursors`, clients' stored cursors start topics without an
-    /// explicit position, and each request's `after` is recorded as acknowledged.
-    public init(store: NotificationStore, signals: WakeSignals, cursors: CursorStore? = nil) {
-        self.store = store
+    /// Creates a poller; starts come from `policy`, and each request's `after` is
+    /// acknowledged as the client's cursor.
+    public init(policy: CursorPolicy, signals: WakeSignals) {
+        self.policy = policy
         self.signals = signals
-        self.cursors = cursors
     }
 
     /// Answers a poll: at once when something is available or `wait` is zero, otherwise
     /// when something is committed for one of the topics or `wait` has passed.
     public func poll(_ request: PollRequest) async throws -> PollResult {
-        if let client = request.client, !request.after.positions.isEmpty {
-            self.cursors?.record(client: client, request.after.positions)
-        }
         let deadline = ContinuousClock.now + request.wait
         var positions: Cursor? = nil
         var lastResult: PollResult? = nil
@@ -61,21 +56,16 @@ public struct Poller: Sendable {
         }
     }
 
-    /// Where each topic starts: the explicit cursor, else the client's stored cursor,
-    /// else "now" (its current last seq).
+    /// Where each topic starts (`CursorPolicy`); the request's `after` acknowledges.
     func startPositions(_ request: PollRequest) async throws -> Cursor {
-        try await StartPositions.resolve(
-            topics: request.topics, explicit: request.after, client: request.client, cursors: self.cursors, store: self.store
-        )
+        try await self.policy.start(topics: request.topics, explicit: request.after, client: request.client, acknowledging: true)
     }
 
-    /// Reads what follows `positions`: at most `limit` notifications, oldest first across
-    /// topics (each topic's share is a prefix of its log, so nothing is skipped).
+    /// Reads what follows `positions`: at most `limit` notifications (and a page's bytes),
+    /// oldest first across topics (each topic's share is a prefix of its log, so nothing is
+    /// skipped).
     func read(_ request: PollRequest, from positions: Cursor) async throws -> PollResult {
-        let rows = try await self.store.read(after: positions.positions, limit: request.limit)
-        let chosen = rows.count <= request.limit
-            ? rows
-            : Array(rows.sorted { ($0.createdAt, $0.topic, $0.seq) < ($1.createdAt, $1.topic, $1.seq) }.prefix(request.limit))
+        let chosen = try await self.policy.store.poll(after: positions.positions, limit: request.limit)
         var cursor = positions
         var resets: [Reset] = []
         var notifications: [Notification] = []

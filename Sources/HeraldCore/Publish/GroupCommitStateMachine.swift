@@ -1,20 +1,55 @@
 import DequeModule
 
+/// What the group-commit state machine needs to know of a request.
+protocol GroupCommitRequest {
+    /// The notifications it holds.
+    var itemCount: Int { get }
+    /// The bytes of their data.
+    var byteCount: Int { get }
+    /// Its distinct topics.
+    var topics: [String] { get }
+    /// When it must be answered by (`--publish-timeout` after it came).
+    var deadline: ContinuousClock.Instant { get }
+}
+
 /// The decisions of the group-commit publisher, as a value type without I/O.
 ///
-/// Requests queue up; a committer takes everything queued (up to a number of items) as
-/// one batch, so while one transaction is in flight the next batch fills. A request is
-/// never split across batches, which keeps a batch request atomic. Idle committers park
-/// and are woken by the next request.
-struct GroupCommitStateMachine<Request, Committer> {
+/// Requests queue up; a committer takes everything queued (up to a number of items and
+/// bytes) as one batch, so while one transaction is in flight the next batch fills. A
+/// request is never split across batches, which keeps a batch request atomic. Idle
+/// committers park and are woken by the next request.
+///
+/// Everything is bounded: the queue holds at most `Limits.maximumQueuedItems` items and
+/// `maximumQueuedBytes` bytes (a request beyond is refused, not queued), and a request
+/// not committed by its deadline is answered `unavailable`. A topic that another
+/// transaction holds (its requests come back deferred from a batch) is held here too: its
+/// requests wait aside, retried with back-off, so they do not ride along in every batch
+/// and delay the topics that are free.
+struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
+    /// How much a batch and the queue may hold.
+    struct Limits {
+        var maximumBatchItems: Int
+        var maximumBatchBytes: Int
+        var maximumQueuedItems: Int
+        var maximumQueuedBytes: Int
+    }
+
+    /// Why a request is refused.
+    enum Rejection: Equatable {
+        /// The publisher is shutting down.
+        case shuttingDown
+        /// The queue is full.
+        case full
+    }
+
     /// What `submit` asks the caller to do.
     enum SubmitAction {
         /// Resume this parked committer: there is work.
         case wake(Committer)
-        /// Nothing: a busy committer will take the request.
+        /// Nothing: a busy committer will take the request (or it waits for its topic).
         case none
-        /// The publisher is shutting down; refuse the request.
-        case reject
+        /// Refuse the request.
+        case reject(Rejection)
     }
 
     /// What `park` asks the caller to do.
@@ -27,31 +62,164 @@ struct GroupCommitStateMachine<Request, Committer> {
         case stop
     }
 
-    private var queue: Deque<(request: Request, items: Int)> = []
+    /// A topic another transaction holds: its requests wait until `retryAt`.
+    struct HeldTopic {
+        var attempts: Int
+        var retryAt: ContinuousClock.Instant
+        var waiting: Deque<Request> = []
+    }
+
+    let limits: Limits
+    private var queue: Deque<Request> = []
+    private var held: [String: HeldTopic] = [:]
+    /// Items and bytes queued or waiting for a held topic (not those in a batch).
+    private var queuedItems = 0
+    private var queuedBytes = 0
     private var parked: [Committer] = []
     private var isShuttingDown = false
 
-    /// The requests waiting for a batch.
-    var queuedRequests: Int { self.queue.count }
-
-    mutating func submit(_ request: Request, items: Int) -> SubmitAction {
-        guard !self.isShuttingDown else { return .reject }
-        self.queue.append((request, items))
-        if let committer = self.parked.popLast() { return .wake(committer) }
-        return .none
+    init(limits: Limits) {
+        self.limits = limits
     }
 
-    /// Takes the next batch: whole requests, up to `maximumItems` items (a larger request
-    /// goes alone). Empty when nothing is queued.
-    mutating func nextBatch(maximumItems: Int) -> [Request] {
-        var batch: [Request] = []
-        var items = 0
-        while let first = self.queue.first, batch.isEmpty || items + first.items <= maximumItems {
-            batch.append(first.request)
-            items += first.items
-            self.queue.removeFirst()
+    /// The requests waiting for a batch.
+    var queuedRequests: Int { self.queue.count + self.held.values.reduce(0) { $0 + $1.waiting.count } }
+
+    /// The topics held by another transaction right now.
+    var heldTopics: [String] { Array(self.held.keys) }
+
+    mutating func submit(_ request: Request, now: ContinuousClock.Instant) -> SubmitAction {
+        guard !self.isShuttingDown else { return .reject(.shuttingDown) }
+        let fits = self.queuedItems + request.itemCount <= self.limits.maximumQueuedItems
+            && self.queuedBytes + request.byteCount <= self.limits.maximumQueuedBytes
+        // An empty queue takes any request: one larger than the limits still goes alone.
+        guard fits || self.queuedItems == 0 else { return .reject(.full) }
+        self.queuedItems += request.itemCount
+        self.queuedBytes += request.byteCount
+        if let topic = self.heldTopic(of: request, now: now) {
+            self.held[topic]!.waiting.append(request)
+            return .none
         }
-        return batch
+        self.queue.append(request)
+        return self.wakeOne()
+    }
+
+    /// Takes the next batch: whole requests, up to the batch limits (a larger request goes
+    /// alone). Requests past their deadline come back in `expired`, to be refused; requests
+    /// touching a held topic are put aside until its retry.
+    mutating func nextBatch(now: ContinuousClock.Instant) -> (batch: [Request], expired: [Request]) {
+        var batch: [Request] = []
+        var expired: [Request] = []
+        var items = 0
+        var bytes = 0
+        while let first = self.queue.first {
+            if first.deadline <= now {
+                self.queue.removeFirst()
+                self.unaccount(first)
+                expired.append(first)
+                continue
+            }
+            if let topic = self.heldTopic(of: first, now: now) {
+                self.queue.removeFirst()
+                self.held[topic]!.waiting.append(first)
+                continue
+            }
+            guard batch.isEmpty
+                || (items + first.itemCount <= self.limits.maximumBatchItems && bytes + first.byteCount <= self.limits.maximumBatchBytes)
+            else { break }
+            self.queue.removeFirst()
+            self.unaccount(first)
+            batch.append(first)
+            items += first.itemCount
+            bytes += first.byteCount
+        }
+        return (batch, expired)
+    }
+
+    /// A batch committed items of `topics`: they are free, and what waited for them goes
+    /// first into the next batch. Returns a committer to wake, if any.
+    mutating func committed(topics: some Sequence<String>) -> Committer? {
+        var released = false
+        for topic in topics {
+            guard let entry = self.held.removeValue(forKey: topic) else { continue }
+            for request in entry.waiting.reversed() { self.queue.prepend(request) }
+            released = released || !entry.waiting.isEmpty
+        }
+        guard released, case .wake(let committer) = self.wakeOne() else { return nil }
+        return committer
+    }
+
+    /// Requests of a batch were deferred because another transaction held `heldTopics`:
+    /// those topics back off (the first time not at all: that is usually the other
+    /// committer, for a moment), and the requests wait for them. While shutting down they
+    /// are returned, to be refused.
+    mutating func deferred(_ requests: [Request], heldTopics: Set<String>, now: ContinuousClock.Instant) -> (refused: [Request], wake: Committer?) {
+        guard !self.isShuttingDown else { return (requests, nil) }
+        for topic in heldTopics {
+            var entry = self.held[topic] ?? HeldTopic(attempts: 0, retryAt: now)
+            entry.attempts += 1
+            entry.retryAt = now + Self.backoff(attempts: entry.attempts)
+            self.held[topic] = entry
+        }
+        var immediate: [Request] = []
+        for request in requests {
+            self.queuedItems += request.itemCount
+            self.queuedBytes += request.byteCount
+            if let topic = self.heldTopic(of: request, now: now) {
+                self.held[topic]!.waiting.append(request)
+            } else {
+                immediate.append(request)
+            }
+        }
+        for request in immediate.reversed() { self.queue.prepend(request) }
+        guard !immediate.isEmpty, case .wake(let committer) = self.wakeOne() else { return ([], nil) }
+        return ([], committer)
+    }
+
+    /// Requests whose batch failed for a passing reason (a lock or statement time-out):
+    /// they go first into the next batch.
+    mutating func retry(_ requests: [Request]) -> Committer? {
+        for request in requests.reversed() {
+            self.queuedItems += request.itemCount
+            self.queuedBytes += request.byteCount
+            self.queue.prepend(request)
+        }
+        guard !requests.isEmpty, case .wake(let committer) = self.wakeOne() else { return nil }
+        return committer
+    }
+
+    /// Moves the requests of held topics whose retry is due back to the front of the
+    /// queue, and takes out every request past its deadline (returned, to be refused).
+    mutating func tick(now: ContinuousClock.Instant) -> (expired: [Request], wake: Committer?) {
+        var expired: [Request] = []
+        var due: [Request] = []
+        for topic in Array(self.held.keys) {
+            guard var entry = self.held[topic] else { continue }
+            entry.waiting.removeAll { request in
+                guard request.deadline <= now else { return false }
+                expired.append(request)
+                return true
+            }
+            if entry.retryAt <= now, !entry.waiting.isEmpty {
+                due.append(contentsOf: entry.waiting)
+                entry.waiting.removeAll()
+            }
+            // A topic nobody published to for a while is forgotten.
+            if entry.waiting.isEmpty, entry.retryAt + .seconds(10) < now {
+                self.held[topic] = nil
+            } else {
+                self.held[topic] = entry
+            }
+        }
+        self.queue.removeAll { request in
+            guard request.deadline <= now else { return false }
+            expired.append(request)
+            return true
+        }
+        for request in expired { self.unaccount(request) }
+        for request in due.reversed() { self.queue.prepend(request) }
+        guard !due.isEmpty, case .wake(let committer) = self.wakeOne() else { return (expired, nil) }
+        return (expired, committer)
     }
 
     mutating func park(_ committer: Committer) -> ParkAction {
@@ -62,10 +230,38 @@ struct GroupCommitStateMachine<Request, Committer> {
     }
 
     /// Refuses new requests from now on; returns the parked committers, to be told to stop
-    /// (queued requests are still committed by the busy ones).
-    mutating func shutdown() -> [Committer] {
+    /// (queued requests are still committed by the busy ones), and the requests waiting
+    /// for a held topic, to be refused.
+    mutating func shutdown() -> (committers: [Committer], refused: [Request]) {
         self.isShuttingDown = true
+        var refused: [Request] = []
+        for entry in self.held.values { refused.append(contentsOf: entry.waiting) }
+        for request in refused { self.unaccount(request) }
+        self.held = [:]
         defer { self.parked.removeAll() }
-        return self.parked
+        return (self.parked, refused)
+    }
+
+    /// The first topic of `request` that is held and not due for a retry.
+    private func heldTopic(of request: Request, now: ContinuousClock.Instant) -> String? {
+        guard !self.held.isEmpty else { return nil }
+        return request.topics.first { self.held[$0].map { $0.retryAt > now } ?? false }
+    }
+
+    private mutating func wakeOne() -> SubmitAction {
+        if let committer = self.parked.popLast() { return .wake(committer) }
+        return .none
+    }
+
+    private mutating func unaccount(_ request: Request) {
+        self.queuedItems -= request.itemCount
+        self.queuedBytes -= request.byteCount
+    }
+
+    /// How long a held topic's requests wait before the next try: not at all the first
+    /// time, then 10 ms doubling up to 250 ms.
+    static func backoff(attempts: Int) -> Duration {
+        guard attempts > 1 else { return .zero }
+        return .milliseconds(min(250, 10 << min(attempts - 2, 5)))
     }
 }

@@ -41,8 +41,9 @@ public enum PublishBodyParser {
         )
     }
 
-    /// Parses a batch body of at most `maximumItems` notifications.
-    public static func batch(json body: UnsafeRawBufferPointer, maximumItems: Int) throws(HeraldError) -> [PublishItem] {
+    /// Parses a batch body of at most `maximumItems` notifications, each with at most
+    /// `maximumData` bytes of data.
+    public static func batch(json body: UnsafeRawBufferPointer, maximumItems: Int, maximumData: Int) throws(HeraldError) -> [PublishItem] {
         let list: [Fields]? = try Self.scan(body) { scanner in
             guard scanner.peek() == UInt8(ascii: "{") else {
                 try scanner.skipValue()
@@ -72,7 +73,7 @@ public enum PublishBodyParser {
         for (index, fields) in list.enumerated() {
             do throws(HeraldError) {
                 guard let topic = fields.topic else { throw HeraldError(.invalidTopic, "a topic is required") }
-                var item = try fields.item(topic: topic)
+                var item = try fields.item(topic: topic, maximumData: maximumData)
                 if fields.keyIsInvalid { throw HeraldError(.invalidBody, "idempotency_key must be a string") }
                 if let key = fields.idempotencyKey {
                     guard NameRules.isValidIdempotencyKey(key) else {
@@ -152,14 +153,18 @@ public enum PublishBodyParser {
             }
         }
 
-        /// The checked item these fields describe, on `topic`.
-        public func item(topic: String) throws(HeraldError) -> PublishItem {
+        /// The checked item these fields describe, on `topic`, with at most `maximumData`
+        /// bytes of data.
+        public func item(topic: String, maximumData: Int = .max) throws(HeraldError) -> PublishItem {
             guard self.isObject else { throw HeraldError(.invalidBody, #"a notification must be a JSON object such as {"data":...}"#) }
             guard !self.topicIsInvalid, NameRules.isValidTopic(topic) else { throw .invalidTopic(topic) }
             if self.eventIsInvalid { throw HeraldError(.invalidEvent, "event must be a string matching \(NameRules.eventPattern)") }
             let event = self.event ?? "message"
             guard NameRules.isValidEvent(event) else { throw .invalidEvent(event) }
             guard let data = self.data else { throw HeraldError(.missingData, "a notification needs a data field") }
+            guard data.utf8.count <= maximumData else {
+                throw HeraldError(.payloadTooLarge, "data is larger than \(maximumData) bytes")
+            }
             if self.ttlIsInvalid { throw HeraldError(.invalidBody, "ttl must be a whole number of seconds") }
             if let ttl = self.ttl, !(1...Int64(Int32.max)).contains(ttl) {
                 throw HeraldError(.invalidBody, "ttl must be a whole number of seconds from 1 to \(Int32.max)")

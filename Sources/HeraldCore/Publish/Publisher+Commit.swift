@@ -1,114 +1,151 @@
 import HeraldPostgres
 import Logging
 import Metrics
+import Synchronization
 
 import struct Foundation.UUID
 
 extension Publisher {
-    /// The statement every batch runs (see `herald.publish` in migrations/).
+    /// The statement every batch runs (see `herald.publish_items` in migrations/).
     static let publishSQL = """
-        SELECT ord, seq, id, created_at, expires_at, replayed, event, data
-        FROM herald.publish($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[])
+        SELECT ord, seq, id, created_at, expires_at, replayed, event, data, deferred
+        FROM herald.publish_items(true, $1::uuid, $2::uuid, $3::uuid, $4::int4[], $5::text[], $6::text[], $7::text[], $8::int4[], $9::text[])
         """
 
-    private struct KeyedItem: Hashable {
-        var topic: String
-        var key: String
+    /// SQLSTATEs of a batch that failed for a passing reason, having stored nothing: a lock
+    /// or statement time-out, a deadlock, a serialization failure, a slot taken over.
+    static let passingFailures: Set<String> = ["55P03", "57014", "40P01", "40001", "HR001"]
+
+    /// Commits one batch and answers its requests (or defers them, or retries them).
+    func commit(_ batch: [Pending], slot: inout PublishSlot) async {
+        let plan = PublishBatch(batch.map(\.items))
+        let marker = UUID()
+        do {
+            try await self.register(&slot)
+            let unknown = self.knownTopics.withLock { known in plan.topics.filter { !known.contains($0) } }
+            let held = try await self.createTopics(unknown)
+            guard held.isEmpty else {
+                // Another transaction is creating those and has not committed: they are
+                // held; the rest of the batch goes on without them.
+                self.deferred(batch.filter { !held.isDisjoint(with: $0.topics) }, heldTopics: held)
+                self.retry(batch.filter { held.isDisjoint(with: $0.topics) })
+                return
+            }
+            let rows = try await self.pool.query(
+                PostgresQuery(sql: Self.publishSQL, bindings: plan.bindings(slot: slot.id, marker: marker, previous: slot.marker))
+            )
+            slot.marker = marker
+            self.transactionItems.record(plan.sent.count)
+            self.finish(batch, plan, try plan.outcome(from: rows))
+        } catch let error as PostgresError {
+            await self.failed(batch, plan, error, marker: marker, slot: &slot)
+        } catch {
+            self.fail(batch, .internalError("publish failed: \(error)"))
+        }
     }
 
-    /// Commits one batch and answers its requests.
-    func commit(_ batch: [Pending]) async {
-        let items = batch.flatMap(\.items)
-        do {
-            let results = try await self.write(items)
-            var offset = 0
-            for pending in batch {
-                pending.continuation.resume(returning: Array(results[offset..<offset + pending.items.count]))
-                offset += pending.items.count
+    /// Answers the requests of a committed batch, and sets the deferred ones aside.
+    func finish(_ batch: [Pending], _ plan: PublishBatch, _ outcome: PublishBatch.Outcome) {
+        var offset = 0
+        var waiting: [Pending] = []
+        var published = 0
+        for (request, pending) in batch.enumerated() {
+            defer { offset += pending.items.count }
+            if outcome.deferred.contains(request) {
+                waiting.append(pending)
+                continue
             }
-            self.publishedCounter.increment(by: results.filter { !$0.replayed }.count)
-        } catch let error as PostgresError where error.isUnavailable || batch.count == 1 {
-            let answer =
-                error.isUnavailable
-                ? HeraldError.databaseUnavailable
-                : HeraldError(.internalError, "the notification could not be stored: \(error.message)")
-            if !error.isUnavailable { self.logger.error("publish failed", metadata: ["error": "\(error)"]) }
-            for pending in batch { pending.continuation.resume(throwing: answer) }
-        } catch {
+            let results = outcome.results[offset..<offset + pending.items.count].compactMap { $0 }
+            published += results.count { !$0.replayed }
+            pending.answer(.success(results))
+        }
+        self.publishedCounter.increment(by: published)
+        if !waiting.isEmpty {
+            // Those topics are held by another transaction (or do not exist yet).
+            let held = outcome.heldTopics(of: plan)
+            self.knownTopics.withLock { $0.subtract(held) }
+            self.deferred(waiting, heldTopics: held)
+        }
+        self.committed(topics: plan.topics.subtracting(waiting.isEmpty ? [] : outcome.heldTopics(of: plan)))
+    }
+
+    /// Decides what a failed batch's requests get.
+    private func failed(_ batch: [Pending], _ plan: PublishBatch, _ error: PostgresError, marker: UUID, slot: inout PublishSlot) async {
+        if error.outcomeUnknown {
+            // The statement may have committed before the connection went: find out.
+            self.logger.warning("connection lost while a batch committed; finding out whether it did", metadata: ["error": "\(error)"])
+            await self.resolve(batch, plan, marker: marker, slot: &slot)
+        } else if error.isUnavailable {
+            self.fail(batch, .databaseUnavailable)
+        } else if let state = error.sqlState, Self.passingFailures.contains(state) {
+            if state == "HR001" { slot = PublishSlot() }
+            self.logger.debug("batch not committed for a passing reason; retrying", metadata: ["error": "\(error)"])
+            self.retry(batch)
+        } else if error.sqlState == "23514", error.message.contains("no partition") {
+            // A day without a partition (maintenance has not run for a week, or the clock jumped).
+            self.logger.warning("no partition for a notification; creating partitions", metadata: ["error": "\(error)"])
+            do {
+                _ = try await PartitionMaintenance.ensurePartitions(self.pool, days: PartitionMaintenance.daysAhead + 2)
+                self.retry(batch)
+            } catch {
+                self.fail(batch, .internalError("no partition for a notification, and none could be created: \(error)"))
+            }
+        } else if batch.count == 1 {
+            self.fail(batch, .internalError("publish failed: \(error)"))
+        } else {
             // Not the database's availability: find the request at fault by retrying alone.
             self.logger.warning("group commit failed, retrying its requests one by one", metadata: ["error": "\(error)"])
-            for pending in batch { await self.commit([pending]) }
+            for pending in batch { await self.commit([pending], slot: &slot) }
         }
     }
 
-    /// Writes `items` in one transaction and returns their results in order.
-    ///
-    /// Items repeating a (topic, idempotency key) of an earlier item in the same batch are
-    /// not sent: they get the earlier item's notification as a replay.
-    func write(_ items: [PublishItem]) async throws -> [PublishResult] {
-        var sent: [Int] = []
-        var firstWithKey: [KeyedItem: Int] = [:]
-        var repeatOf: [Int: Int] = [:]
-        sent.reserveCapacity(items.count)
-        for (index, item) in items.enumerated() {
-            if let key = item.idempotencyKey {
-                let keyed = KeyedItem(topic: item.topic, key: key)
-                if let first = firstWithKey[keyed] {
-                    repeatOf[index] = first
-                    continue
+    func fail(_ batch: [Pending], _ error: HeraldError) {
+        for pending in batch { pending.answer(.failure(error)) }
+    }
+
+    /// Creates the slot's row, once.
+    private func register(_ slot: inout PublishSlot) async throws {
+        guard !slot.isRegistered else { return }
+        try await self.pool.query(
+            PostgresQuery("INSERT INTO herald.publish_slots (slot, marker) VALUES ($1::uuid, $2::uuid)", slot.id, slot.marker)
+        )
+        slot.isRegistered = true
+    }
+
+    /// Creates the rows of `unknown` topics (not known to exist) in a transaction of their
+    /// own, waiting at most 20 ms for a lock: a topic being created by another transaction
+    /// that has not committed makes the insert wait, and that must not hold the batch's
+    /// other topics. Returns the topics found held that way (when some are, each topic is
+    /// tried alone, to tell which).
+    private func createTopics(_ unknown: Set<String>) async throws -> Set<String> {
+        guard !unknown.isEmpty else { return [] }
+        do {
+            try await self.insertTopics(unknown.sorted())
+            return []
+        } catch let error as PostgresError where error.sqlState == "55P03" {
+            var held: Set<String> = []
+            for topic in unknown.sorted() {
+                do {
+                    try await self.insertTopics([topic])
+                } catch let error as PostgresError where error.sqlState == "55P03" {
+                    held.insert(topic)
                 }
-                firstWithKey[keyed] = index
             }
-            sent.append(index)
+            return held
         }
+    }
 
-        var topics: [String] = []
-        var events: [String] = []
-        var data: [String] = []
-        var ttls: [Int32?] = []
-        var keys: [String?] = []
-        for index in sent {
-            let item = items[index]
-            topics.append(item.topic)
-            events.append(item.event)
-            data.append(item.data)
-            ttls.append(item.ttl)
-            keys.append(item.idempotencyKey)
-        }
-        var bindings = PostgresBindings()
-        bindings.append(topics)
-        bindings.append(events)
-        bindings.append(data)
-        bindings.append(ttls)
-        bindings.append(keys)
-        let rows = try await self.pool.query(PostgresQuery(sql: Self.publishSQL, bindings: bindings))
-        self.transactionItems.record(sent.count)
-
-        var results = [PublishResult?](repeating: nil, count: items.count)
-        for row in rows {
-            let index = sent[try row.decode(Int.self, at: 0) - 1]
-            let item = items[index]
-            let replayed = try row.decode(Bool.self, at: 5)
-            let notification = Notification(
-                topic: item.topic,
-                seq: try row.decode(Int64.self, at: 1),
-                id: try row.decode(UUID.self, at: 2),
-                event: replayed ? try row.decode(String.self, at: 6) : item.event,
-                data: replayed ? try row.decode(String.self, at: 7) : item.data,
-                createdAt: try row.decode(PostgresTimestamp.self, at: 3),
-                expiresAt: try row.decode(PostgresTimestamp?.self, at: 4)
+    private func insertTopics(_ topics: [String]) async throws {
+        try await self.pool.withTransaction { connection in
+            try await connection.query("SET LOCAL lock_timeout = '20ms'")
+            try await connection.query(
+                PostgresQuery("INSERT INTO herald.topics (name) SELECT t FROM unnest($1::text[]) AS t ORDER BY 1 ON CONFLICT DO NOTHING", topics)
             )
-            results[index] = PublishResult(notification: notification, replayed: replayed)
         }
-        for (index, first) in repeatOf {
-            guard let original = results[first] else { continue }
-            results[index] = PublishResult(notification: original.notification, replayed: true)
-        }
-        return try results.map { result in
-            guard let result else {
-                throw PostgresError(kind: .decoding, message: "herald.publish returned fewer rows than items")
-            }
-            return result
+        self.knownTopics.withLock { known in
+            // Bounded: forgetting a topic only costs one more of these.
+            if known.count + topics.count > 100_000 { known.removeAll() }
+            known.formUnion(topics)
         }
     }
 }

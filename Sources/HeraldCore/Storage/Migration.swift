@@ -12,6 +12,8 @@ public struct Migration: Sendable {
     public static let all: [Migration] = [
         Migration(version: 1, name: "0001_init.sql", bytes: PackageResources._001_init_sql),
         Migration(version: 2, name: "0002_cursors.sql", bytes: PackageResources._002_cursors_sql),
+        Migration(version: 3, name: "0003_publish.sql", bytes: PackageResources._003_publish_sql),
+        Migration(version: 4, name: "0004_partitions.sql", bytes: PackageResources._004_partitions_sql),
     ]
 
     init(version: Int, name: String, bytes: [UInt8]) {

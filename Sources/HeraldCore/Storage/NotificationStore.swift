@@ -5,13 +5,28 @@ import struct Foundation.UUID
 /// Reads of the notification log.
 ///
 /// Every read filters out notifications past their own `expires_at`, so an expired one
-/// is never delivered; the gap it leaves in the seqs is how readers notice it.
+/// is never delivered; the gap it leaves in the seqs is how readers notice it. Reads of
+/// many rows are bounded twice, in SQL: by a number of rows and by `maximumPageBytes` of
+/// data (always at least one row), so a page of large notifications costs no more memory
+/// than one of small ones.
 public struct NotificationStore: Sendable {
     let pool: PostgresPool
+    /// The most bytes of data one page (a catch-up or hub read, a poll's answer) carries,
+    /// unless its first row alone is larger.
+    public let maximumPageBytes: Int
 
     /// Creates a store reading through `pool`.
-    public init(pool: PostgresPool) {
+    public init(pool: PostgresPool, maximumPageBytes: Int = 1 << 20) {
         self.pool = pool
+        self.maximumPageBytes = maximumPageBytes
+    }
+
+    /// A notification's place in the log.
+    public struct Key: Hashable, Sendable {
+        /// The topic.
+        public var topic: String
+        /// The seq.
+        public var seq: Int64
     }
 
     static let columns = "n.topic, n.seq, n.id, n.event, n.data, n.created_at, n.expires_at"
@@ -38,31 +53,114 @@ public struct NotificationStore: Sendable {
         do {
             for row in rows { result[try row.decode(String.self, at: 0)] = try row.decode(Int64.self, at: 1) }
         } catch {
-            throw HeraldError(.internalError, "\(error)")
+            throw HeraldError.internalError("cannot read last seqs: \(error)")
         }
         return result
     }
 
-    /// For each (topic, after), up to `limit` notifications with seq > after, in seq order;
-    /// topics one after another.
-    public func read(after positions: [(topic: String, seq: Int64)], limit: Int) async throws -> [Notification] {
+    /// A page of one topic's log.
+    public struct Page: Sendable {
+        /// The notifications, in seq order.
+        public var notifications: [Notification]
+        /// Whether they reach the end of what is committed now: neither the row limit nor
+        /// the byte budget cut the page short.
+        public var isLast: Bool
+    }
+
+    /// Up to `limit` notifications of `topic` with seq > `after`, in seq order, and no more
+    /// than `maximumPageBytes` of data (at least one).
+    public func read(topic: String, after: Int64, limit: Int) async throws -> Page {
+        let rows = try await self.query(PostgresQuery(Self.pageSQL, topic, after, limit, self.maximumPageBytes))
+        let notifications = try Self.decode(rows)
+        guard let first = rows.first else { return Page(notifications: [], isLast: true) }
+        let available: Int
+        do {
+            available = try first.decode(Int.self, at: 7)
+        } catch {
+            throw HeraldError.internalError("cannot read a page: \(error)")
+        }
+        return Page(notifications: notifications, isLast: available < limit && notifications.count == available)
+    }
+
+    /// A page: the rows after a position, as long as the data before each is under the
+    /// byte budget, each with the number of rows the row limit let through (so a page cut
+    /// by bytes is told from one that reached the end). `size` is NULL only for rows older
+    /// than schema 3; their stored size stands in.
+    static let pageSQL = """
+        SELECT \(columns), n.available FROM (
+            SELECT n.*, coalesce(n.size, pg_column_size(n.data)) AS bytes,
+                   sum(coalesce(n.size, pg_column_size(n.data))) OVER (ORDER BY n.seq) AS running,
+                   count(*) OVER () AS available
+            FROM herald.notifications n
+            WHERE n.topic = $1 AND n.seq > $2 AND (n.expires_at IS NULL OR n.expires_at > now())
+            ORDER BY n.seq
+            LIMIT $3
+        ) n
+        WHERE n.running - n.bytes < $4
+        ORDER BY n.seq
+        """
+
+    /// What a poll answers: across `positions`, the oldest notifications after them (each
+    /// topic's share a prefix of its log, so nothing is skipped), at most `limit` and no
+    /// more than `maximumPageBytes` of data (at least one), ordered by commit time.
+    ///
+    /// The choice is made on the rows' keys alone; only the chosen rows' data is read.
+    public func poll(after positions: [(topic: String, seq: Int64)], limit: Int) async throws -> [Notification] {
         let rows = try await self.query(
+            PostgresQuery(Self.pollSQL, positions.map(\.topic), positions.map(\.seq), limit, self.maximumPageBytes)
+        )
+        return try Self.decode(rows)
+    }
+
+    static let pollSQL = """
+        WITH keys AS (
+            SELECT k.topic, k.seq, k.created_at, k.bytes
+            FROM unnest($1::text[], $2::int8[]) AS p(topic, after)
+            CROSS JOIN LATERAL (
+                SELECT n.topic, n.seq, n.created_at, coalesce(n.size, pg_column_size(n.data)) AS bytes
+                FROM herald.notifications n
+                WHERE n.topic = p.topic AND n.seq > p.after AND (n.expires_at IS NULL OR n.expires_at > now())
+                ORDER BY n.seq
+                LIMIT $3
+            ) k
+            ORDER BY k.created_at, k.topic, k.seq
+            LIMIT $3
+        ),
+        chosen AS (
+            SELECT k.*, sum(k.bytes) OVER (ORDER BY k.created_at, k.topic, k.seq) AS running FROM keys k
+        )
+        SELECT \(columns)
+        FROM chosen c
+        CROSS JOIN LATERAL (
+            SELECT * FROM herald.notifications n
+            WHERE n.topic = c.topic AND n.seq = c.seq AND n.created_at = c.created_at
+            LIMIT 1
+        ) n
+        WHERE c.running - c.bytes < $4
+        ORDER BY c.created_at, c.topic, c.seq
+        """
+
+    /// The notifications at `keys` that are retained, whether expired or not (a publish
+    /// reading back what it committed).
+    func notifications(at keys: [(topic: String, seq: Int64)]) async throws -> [Key: Notification] {
+        guard !keys.isEmpty else { return [:] }
+        let rows = try await self.pool.query(
             PostgresQuery(
                 """
                 SELECT \(Self.columns)
-                FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS p(topic, after, ord)
+                FROM unnest($1::text[], $2::int8[]) AS p(topic, seq)
                 CROSS JOIN LATERAL (
-                    SELECT * FROM herald.notifications n
-                    WHERE n.topic = p.topic AND n.seq > p.after AND (n.expires_at IS NULL OR n.expires_at > now())
-                    ORDER BY n.seq
-                    LIMIT $3
+                    SELECT * FROM herald.notifications n WHERE n.topic = p.topic AND n.seq = p.seq LIMIT 1
                 ) n
-                ORDER BY p.ord, n.seq
                 """,
-                positions.map(\.topic), positions.map(\.seq), limit
+                keys.map(\.topic), keys.map(\.seq)
             )
         )
-        return try Self.decode(rows)
+        var found: [Key: Notification] = [:]
+        for notification in try Self.decode(rows) {
+            found[Key(topic: notification.topic, seq: notification.seq)] = notification
+        }
+        return found
     }
 
     /// Runs a statement, mapping database failures to Herald errors.
@@ -72,7 +170,7 @@ public struct NotificationStore: Sendable {
         } catch let error as PostgresError where error.isUnavailable {
             throw HeraldError.databaseUnavailable
         } catch {
-            throw HeraldError(.internalError, "database error: \(error)")
+            throw HeraldError.internalError("\(error)")
         }
     }
 
@@ -90,7 +188,7 @@ public struct NotificationStore: Sendable {
                 )
             }
         } catch {
-            throw HeraldError(.internalError, "cannot read a notification: \(error)")
+            throw HeraldError.internalError("cannot read a notification: \(error)")
         }
     }
 }

@@ -20,6 +20,9 @@ import NIOHTTPTypes
 ///
 /// Pipelined requests keep their order: a request handled here waits until the responses
 /// to the requests before it have gone out, and requests after it wait for its response.
+/// Meanwhile the handler stops reading (NIO's read gating), so a client that pipelines
+/// without waiting for answers is held back by TCP, not buffered: what is held is at most
+/// what one read decoded.
 final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
     // @unchecked Sendable: NIO calls a handler only on its channel's event loop, and every
     // other use (completions of publishes, SSE writes) hops there with `eventLoop.execute`.
@@ -35,6 +38,8 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     private var state = State.idle
     /// Parts that arrived while a response of ours was pending.
     private var held: Deque<HTTPRequestPart> = []
+    /// Whether a read was asked for while reading was held back.
+    private var readHeld = false
     private let writability = ChannelWritability()
 
     /// Whether the socket can take more (from any thread).
@@ -146,15 +151,37 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     private func releaseHeld() {
         guard let context = self.context else { return }
         self.state = .idle
-        while let part = self.held.popFirst() {
+        parts: while let part = self.held.popFirst() {
             self.process(part, context: context)
             switch self.state {
-            case .holding, .answering, .streaming:
+            case .holding, .answering:
                 return
+            case .streaming:
+                break parts
             case .idle, .passing, .readingPublish, .readingSubscribe:
                 continue
             }
         }
+        self.resumeReading()
+    }
+
+    // MARK: - Read gating
+
+    func read(context: ChannelHandlerContext) {
+        switch self.state {
+        case .holding, .answering:
+            // An answer of ours is pending: what the client sends next waits in its socket.
+            self.readHeld = true
+        case .idle, .passing, .readingPublish, .readingSubscribe, .streaming:
+            context.read()
+        }
+    }
+
+    /// Reads again, if a read was held back.
+    private func resumeReading() {
+        guard self.readHeld, let context = self.context else { return }
+        self.readHeld = false
+        context.read()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -217,8 +244,8 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
 
     /// Writes an error response.
     func respond(_ error: HeraldError, request: HTTPRequest) {
-        var headers: HTTPFields = [.contentType: "application/json"]
-        if error.kind == .unavailable || error.kind == .rateLimited { headers[.retryAfter] = "1" }
+        error.logIfInternal(self.routes.logger)
+        var headers = error.headers
         self.addCORS(to: &headers, request: request)
         self.respond(status: error.status, headers: headers, body: ByteBuffer(bytes: error.jsonBody), closeAfter: Self.wantsClose(request))
     }
@@ -245,15 +272,13 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
         do throws(HeraldError) {
             if tooLarge { throw HeraldError(.payloadTooLarge, "the body is larger than \(self.routes.maximumPayload) bytes") }
             let item = try self.routes.parsePublish(request, topic: topic, body: body)
-            let publisher = self.routes.publisher
-            Task {
-                do {
-                    let result = try await publisher.publish([item])[0]
-                    loop.execute { self.respondPublished(result, request: request) }
-                } catch let error as HeraldError {
-                    loop.execute { self.respond(error, request: request) }
-                } catch {
-                    loop.execute { self.respond(HeraldError(.internalError, "\(error)"), request: request) }
+            // Answered from the committer, on this connection's loop; no task needed.
+            self.routes.publisher.submit([item]) { result in
+                loop.execute {
+                    switch result {
+                    case .success(let results): self.respondPublished(results[0], request: request)
+                    case .failure(let error): self.respond(error, request: request)
+                    }
                 }
             }
         } catch {
@@ -286,14 +311,21 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     }
 
     /// Writes a chunk of the stream's body, already framed (`SSEEncoding`), straight
-    /// below the HTTP encoder (on the event loop).
-    func writeChunk(_ chunk: ByteBuffer) {
+    /// below the HTTP encoder (on the event loop); `whenWritten` runs once the socket has
+    /// taken it (not if the connection fails first).
+    func writeChunk(_ chunk: ByteBuffer, whenWritten: (@Sendable () -> Void)? = nil) {
         guard let context = self.context else { return }
         if self.encoderContext == nil {
             self.encoderContext = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         }
         guard let encoderContext = self.encoderContext else { return }
-        encoderContext.writeAndFlush(NIOAny(IOData.byteBuffer(chunk)), promise: nil)
+        guard let whenWritten else {
+            encoderContext.writeAndFlush(NIOAny(IOData.byteBuffer(chunk)), promise: nil)
+            return
+        }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenSuccess { whenWritten() }
+        encoderContext.writeAndFlush(NIOAny(IOData.byteBuffer(chunk)), promise: promise)
     }
 
     private var encoderContext: ChannelHandlerContext?
@@ -306,6 +338,8 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         self.writeChunk(first)
         self.decideHandOff(stream: true)
+        // Reading goes on, only to notice the client leaving.
+        self.resumeReading()
     }
 
     /// The stream ended: finish the response and close (on the event loop).

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HeraldCore
 import HummingbirdCore
+import Logging
 import NIOCore
 
 /// What the fast path serves, and what it needs to serve it.
@@ -14,6 +15,8 @@ struct FastPathRoutes: Sendable {
         case sse
     }
 
+    /// Where internal errors are logged.
+    let logger: Logger
     let publisher: Publisher
     let subscriptions: SubscriptionServices
     let configuration: HeraldServerConfiguration

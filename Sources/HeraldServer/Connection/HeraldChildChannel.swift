@@ -33,19 +33,24 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HeraldError)
     }
 
-    /// A connection: the upgrade decision and the stream hand-off decision.
+    /// A connection: the upgrade decision and the stream hand-off decision, or nil for a
+    /// connection beyond `--max-connections` (answered 503 and closed already).
     struct Value: ServerChildChannelValue {
-        let upgrade: EventLoopFuture<UpgradeResult>
-        let stream: EventLoopFuture<Bool>
+        let decisions: (upgrade: EventLoopFuture<UpgradeResult>, stream: EventLoopFuture<Bool>)?
         let channel: any Channel
     }
 
     let responder: HTTPChannelHandler.Responder
     let configuration: HTTP1Channel.Configuration
     let routes: FastPathRoutes
+    let limit: ConnectionLimit
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            guard self.limit.admit(channel) else {
+                self.limit.refuse(channel)
+                return Value(decisions: nil, channel: channel)
+            }
             let routes = self.routes
             // The upgrade request's parameters, read once when NIO asks whether to upgrade.
             let parsed = NIOLoopBoundBox<Result<(SubscriptionParameters, ackAuto: Bool), HeraldError>?>(nil, eventLoop: channel.eventLoop)
@@ -53,7 +58,7 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
                 maxFrameSize: routes.configuration.maximumFrame,
                 shouldUpgrade: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
-                        let result = Self.webSocketParameters(head)
+                        let result = Self.webSocketParameters(head, cors: routes.cors)
                         parsed.value = result
                         guard case .success = result else { return nil }
                         return HTTPHeaders()
@@ -61,7 +66,7 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
                 },
                 upgradePipelineHandler: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
-                        let (parameters, ackAuto) = try (parsed.value ?? Self.webSocketParameters(head)).get()
+                        let (parameters, ackAuto) = try (parsed.value ?? Self.webSocketParameters(head, cors: routes.cors)).get()
                         let maximum = routes.configuration.maximumFrame
                         try channel.pipeline.syncOperations.addHandler(
                             NIOWebSocketFrameAggregator(
@@ -99,16 +104,23 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
             pipelineConfiguration.decoderConfiguration.maxHeaderListSize = self.configuration.httpDecoder.maxHeaderListSize
             pipelineConfiguration.decoderConfiguration.maxHeaderFieldCount = self.configuration.httpDecoder.maxHeaderFieldCount
             let upgraded = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: pipelineConfiguration)
+            try channel.pipeline.syncOperations.addHandler(
+                ConnectionTimeoutHandler(
+                    requestTimeout: TimeAmount(routes.configuration.requestTimeout),
+                    idleTimeout: TimeAmount(routes.configuration.idleTimeout)
+                )
+            )
             let handOff = StreamHandOff(eventLoop: channel.eventLoop)
             try channel.pipeline.syncOperations.addHandler(handOff)
-            return Value(upgrade: upgraded, stream: handOff.decision, channel: channel)
+            return Value(decisions: (upgraded, handOff.decision), channel: channel)
         }
     }
 
     func handle(value: Value, logger: Logger) async {
+        guard let decisions = value.decisions else { return }
         let http1: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
         do {
-            switch try await value.upgrade.get() {
+            switch try await decisions.upgrade.get() {
             case .webSocket:
                 return
             case .notUpgraded(let channel):
@@ -122,7 +134,7 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
             try? await value.channel.close()
             return
         }
-        if (try? await value.stream.get()) == true {
+        if (try? await decisions.stream.get()) == true {
             // Hummingbird's side of the connection (an async channel nobody reads) is kept
             // until the connection closes: dropped earlier, it would half-close the stream.
             value.channel.closeFuture.whenComplete { _ in withExtendedLifetime(http1) {} }
@@ -132,10 +144,19 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     /// The subscription parameters of a WebSocket upgrade, and whether it asks for
-    /// `ack=auto`; the error to answer for another path or invalid parameters.
-    static func webSocketParameters(_ head: HTTPRequestHead) -> Result<(SubscriptionParameters, ackAuto: Bool), HeraldError> {
+    /// `ack=auto`; the error to answer for another path, a page of another origin, or
+    /// invalid parameters.
+    static func webSocketParameters(
+        _ head: HTTPRequestHead, cors: CORSPolicy
+    ) -> Result<(SubscriptionParameters, ackAuto: Bool), HeraldError> {
         let uri = URI(head.uri)
         guard uri.path == "/v1/ws" else { return .failure(HeraldError(.notFound, "WebSocket is served at /v1/ws")) }
+        let origin = head.headers.first(name: "Origin")
+        guard cors.allowsWebSocket(from: origin, host: head.headers.first(name: "Host")) else {
+            return .failure(
+                HeraldError(.forbidden, "a page of \(origin ?? "") may not open a WebSocket here; allow its origin with --cors-origin")
+            )
+        }
         do throws(HeraldError) {
             return .success((try SubscriptionParameters(uri, topicsRequired: false), uri.queryParameters["ack"] == "auto"))
         } catch {
@@ -160,11 +181,13 @@ extension HTTPServerBuilder {
     /// Herald's connections (`HeraldChildChannel`): the router's HTTP/1, WebSocket on
     /// `/v1/ws`, and the fast path for single publishes and event streams.
     static func herald(routes: FastPathRoutes) -> HTTPServerBuilder {
-        .init { responder in
+        let limit = ConnectionLimit(maximum: routes.configuration.maximumConnections)
+        return .init { responder in
             HeraldChildChannel(
                 responder: responder,
                 configuration: .init(additionalChannelHandlers: [FastPathHandler(routes: routes)]),
-                routes: routes
+                routes: routes,
+                limit: limit
             )
         }
     }

@@ -18,8 +18,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             return response
         } catch {
-            context.logger.error("request failed", metadata: ["error": "\(error)"])
-            return try HeraldError(.internalError, "internal error").response(from: request, context: context)
+            return try HeraldError.from(error).response(from: request, context: context)
         }
     }
 
@@ -33,7 +32,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case .forbidden: return HeraldError(.forbidden, error.body ?? "forbidden")
         case .serviceUnavailable: return HeraldError(.unavailable, error.body ?? "unavailable")
         default:
-            return HeraldError(error.status.code < 500 ? .invalidBody : .internalError, error.body ?? error.status.reasonPhrase)
+            let text = error.body ?? error.status.reasonPhrase
+            return error.status.code < 500 ? HeraldError(.invalidBody, text) : .internalError("HTTP \(error.status.code): \(text)")
         }
     }
 }

@@ -1,6 +1,7 @@
 import HTTPTypes
 import HeraldCore
 import Hummingbird
+import Logging
 
 /// The one place Herald errors become HTTP responses:
 /// `{"error":{"code":"...","message":"..."}}` with a fitting status.
@@ -17,6 +18,7 @@ extension HeraldError: HTTPResponseError {
         case .methodNotAllowed: return .methodNotAllowed
         case .unsupportedMediaType: return .unsupportedMediaType
         case .upgradeRequired: return .init(code: 426, reasonPhrase: "Upgrade Required")
+        case .requestTimeout: return .requestTimeout
         case .rateLimited: return .tooManyRequests
         case .unavailable: return .serviceUnavailable
         case .internalError: return .internalServerError
@@ -35,8 +37,26 @@ extension HeraldError: HTTPResponseError {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
+        self.logIfInternal(context.logger)
+        return Response(status: self.status, headers: self.headers, body: .init(byteBuffer: ByteBuffer(bytes: self.jsonBody)))
+    }
+
+    /// The headers of the error's response: its type, `Retry-After` when retrying later
+    /// may succeed, `X-Request-Id` for an internal error.
+    var headers: HTTPFields {
         var headers: HTTPFields = [.contentType: "application/json"]
         if self.kind == .unavailable || self.kind == .rateLimited { headers[.retryAfter] = "1" }
-        return Response(status: self.status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: self.jsonBody)))
+        if let requestID = self.requestID { headers[Self.requestIDField] = requestID }
+        return headers
+    }
+
+    static let requestIDField = HTTPField.Name("X-Request-Id")!
+
+    /// Logs an internal error's detail (which the client never sees) with its request id.
+    func logIfInternal(_ logger: Logger) {
+        guard self.kind == .internalError else { return }
+        logger.error(
+            "internal error", metadata: ["request_id": "\(self.requestID ?? "-")", "error": "\(self.detail ?? self.message)"]
+        )
     }
 }

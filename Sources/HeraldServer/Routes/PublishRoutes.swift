@@ -22,7 +22,9 @@ struct PublishRoutes: Sendable {
         _ = try BodyFormat(contentType: request.headers[.contentType])
         let body = try await request.collectBody(limit: self.configuration.maximumBatchBody)
         let items = try body.withUnsafeReadableBytes { bytes throws(HeraldError) in
-            try PublishBodyParser.batch(json: bytes, maximumItems: self.configuration.maximumBatch)
+            try PublishBodyParser.batch(
+                json: bytes, maximumItems: self.configuration.maximumBatch, maximumData: self.configuration.maximumPayload
+            )
         }
         let results = try await self.publisher.publish(items)
         var bytes: [UInt8] = []

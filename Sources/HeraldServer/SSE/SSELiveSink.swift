@@ -17,10 +17,11 @@ final class SSELiveSink: LiveSink {
 
     let handler: FastPathHandler
     let loop: any EventLoop
-    let cursors: (store: CursorStore, client: String)?
+    /// The client whose cursor moves with each completed write, if any.
+    let cursors: (policy: CursorPolicy, client: String)?
     private let state = Mutex(State())
 
-    init(handler: FastPathHandler, loop: any EventLoop, cursors: (store: CursorStore, client: String)?) {
+    init(handler: FastPathHandler, loop: any EventLoop, cursors: (policy: CursorPolicy, client: String)?) {
         self.handler = handler
         self.loop = loop
         self.cursors = cursors
@@ -49,10 +50,18 @@ final class SSELiveSink: LiveSink {
     /// The keep-alive chunk, the same bytes for every stream.
     private static let keepAlive = SSEEncoding.keepAlive()
 
+    /// The loop's delivery queue was full: leave, as when the socket is full (any thread).
+    func dropped(_ batch: [EncodedNotification], topic: String) {
+        self.write(batch, topic: topic, writable: false)
+    }
+
     /// Writes a batch (on the event loop).
     func write(_ batch: [EncodedNotification], topic: String) {
+        self.write(batch, topic: topic, writable: self.handler.isWritable)
+    }
+
+    private func write(_ batch: [EncodedNotification], topic: String, writable: Bool) {
         guard let last = batch.last else { return }
-        let writable = self.handler.isWritable
         var events: [Subscription.Event] = []
         var sharedChunk: ByteBuffer?
         let outcome = self.state.withLock { state -> (leave: Positions?, inbox: SubscriberInbox?, active: Bool) in
@@ -78,13 +87,17 @@ final class SSELiveSink: LiveSink {
             return
         }
         if let sharedChunk {
-            self.handler.writeChunk(sharedChunk)
-            if let cursors { cursors.store.record(client: cursors.client, [(last.topic, last.seq)]) }
+            self.handler.writeChunk(sharedChunk, whenWritten: self.recording([(last.topic, last.seq)]))
             return
         }
         guard !events.isEmpty else { return }
         let (buffer, delivered) = SSEEncoding.encode(events)
-        self.handler.writeChunk(buffer)
-        if let cursors { cursors.store.record(client: cursors.client, delivered) }
+        self.handler.writeChunk(buffer, whenWritten: self.recording(delivered))
+    }
+
+    /// What records `positions` as the client's once written, if it has a client id.
+    private func recording(_ positions: [(topic: String, seq: Int64)]) -> (@Sendable () -> Void)? {
+        guard let (policy, client) = self.cursors else { return nil }
+        return { policy.delivered(client: client, positions) }
     }
 }

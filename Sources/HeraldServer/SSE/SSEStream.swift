@@ -49,23 +49,25 @@ final class SSEStream: Sendable {
         do {
             let parameters = try SubscriptionParameters(URI(request.path ?? "/"))
             var explicit = parameters.after
+            // A reconnecting EventSource's Last-Event-ID acknowledges what it names.
+            var acknowledging = false
             if let lastEventID = request.headerFields[Self.lastEventID], !lastEventID.isEmpty {
                 let resumed = try Cursor.parse(lastEventID, singleTopic: parameters.topics.count == 1 ? parameters.topics[0] : nil)
                 for (topic, seq) in resumed.positions where parameters.topics.contains(topic) { explicit[topic] = seq }
-                if let client = parameters.client { self.routes.subscriptions.cursors.record(client: client, explicit.positions) }
+                acknowledging = true
             }
             client = parameters.client
             let sink = SSELiveSink(
                 handler: self.handler, loop: self.loop,
-                cursors: parameters.client.map { (self.routes.subscriptions.cursors, $0) }
+                cursors: parameters.client.map { (self.routes.subscriptions.policy, $0) }
             )
             subscription = self.routes.subscriptions.makeSubscription(
                 client: parameters.client, inboxCapacity: self.routes.configuration.inboxCapacity, sink: sink
             )
             sink.attach(subscription.inbox)
-            try await subscription.subscribe(parameters.topics, after: explicit)
+            try await subscription.subscribe(parameters.topics, after: explicit, acknowledging: acknowledging)
         } catch {
-            let error = error as? HeraldError ?? HeraldError(.internalError, "\(error)")
+            let error = HeraldError.from(error)
             self.loop.execute { self.handler.failStream(error, request: request) }
             return
         }
@@ -93,14 +95,16 @@ final class SSEStream: Sendable {
     }
 
     private func deliver(_ subscription: Subscription, client: String?) async {
-        let cursors = self.routes.subscriptions.cursors
+        let policy = self.routes.subscriptions.policy
         while true {
             let buffer: ByteBuffer
+            var written: (@Sendable () -> Void)? = nil
             switch await subscription.next() {
             case .events(let events):
                 let (bytes, delivered) = SSEEncoding.encode(events)
                 buffer = bytes
-                if let client { cursors.record(client: client, delivered) }
+                // The client's cursor moves once the write is done, not when it is handed over.
+                if let client { written = { policy.delivered(client: client, delivered) } }
             case .heartbeat:
                 buffer = SSEEncoding.keepAlive()
             case .message:
@@ -108,7 +112,7 @@ final class SSEStream: Sendable {
             case .closed:
                 return
             }
-            self.loop.execute { self.handler.writeChunk(buffer) }
+            self.loop.execute { self.handler.writeChunk(buffer, whenWritten: written) }
             // The socket is full (a slow reader): wait, so the inbox fills and the
             // subscription falls back to reading PostgreSQL at the reader's pace.
             if !self.handler.isWritable {

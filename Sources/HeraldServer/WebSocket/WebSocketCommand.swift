@@ -10,8 +10,8 @@ enum WebSocketCommand: Sendable {
     /// A frame that could not be understood; answered with an `error`, the connection stays.
     case invalid(HeraldError, ref: String?)
 
-    /// Parses a text frame.
-    static func parse(_ text: String) -> WebSocketCommand {
+    /// Parses a text frame; a publish's data may have at most `maximumData` bytes.
+    static func parse(_ text: String, maximumData: Int) -> WebSocketCommand {
         let bytes = Array(text.utf8)
         return bytes.withUnsafeBytes { raw in
             var fields = Fields()
@@ -31,7 +31,7 @@ enum WebSocketCommand: Sendable {
                 return .invalid(HeraldError(.invalidJSON, "\(error)"), ref: fields.ref)
             }
             do {
-                return try fields.command()
+                return try fields.command(maximumData: maximumData)
             } catch let error as HeraldError {
                 return .invalid(error, ref: fields.ref)
             } catch {
@@ -81,7 +81,7 @@ enum WebSocketCommand: Sendable {
             return nil
         }
 
-        func command() throws -> WebSocketCommand {
+        func command(maximumData: Int) throws -> WebSocketCommand {
             switch self.type {
             case "subscribe":
                 let topics = try self.checkedTopics()
@@ -98,7 +98,7 @@ enum WebSocketCommand: Sendable {
                 guard let cursor = self.cursor else { throw HeraldError(.invalidCursor, "ack needs a cursor") }
                 return .ack(try Cursor.parse(cursor))
             case "publish":
-                var item = try self.publish.item(topic: self.publish.topic ?? "")
+                var item = try self.publish.item(topic: self.publish.topic ?? "", maximumData: maximumData)
                 if self.publish.keyIsInvalid { throw HeraldError(.invalidBody, "idempotency_key must be a string") }
                 if let key = self.publish.idempotencyKey {
                     guard NameRules.isValidIdempotencyKey(key) else {

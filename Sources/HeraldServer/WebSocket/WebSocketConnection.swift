@@ -9,14 +9,25 @@ import NIOWebSocket
 /// joins fragmented messages. This handler answers the protocol's control frames, pings
 /// the client every heartbeat and closes a connection from which nothing (no pong, no
 /// message) came through two pings in a row, and hands text frames to its
-/// `WebSocketSession`, whose task writes back through `send(_:)`. Like `FastPathHandler` for SSE, it keeps no per-connection task of the
-/// HTTP server alive, which is most of what an idle connection would otherwise cost.
-final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+/// `WebSocketSession`, whose task writes back through `send(_:)`. Like `FastPathHandler`
+/// for SSE, it keeps no per-connection task of the HTTP server alive, which is most of
+/// what an idle connection would otherwise cost.
+///
+/// Memory per connection is bounded whatever the client does: at most
+/// `maximumUnanswered` messages (commands, and publishes waiting for their commit) are
+/// in the session's hands at once, and nothing more is read while that many are, or while
+/// the socket does not take what is written (pongs included). A client that sends without
+/// reading is held back by TCP.
+final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
     // @unchecked Sendable: NIO calls a handler only on its channel's event loop, and the
     // session, on another thread, only reads `isWritable` (an atomic) and otherwise hops to
     // the loop with `eventLoop.execute` before calling it.
     typealias InboundIn = WebSocketFrame
+    typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
+
+    /// The most messages from the client the session holds unanswered.
+    static let maximumUnanswered = 32
 
     let routes: FastPathRoutes
     let parameters: SubscriptionParameters
@@ -28,6 +39,10 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     private var unansweredPings = 0
     private var closeSent = false
     private let writability = ChannelWritability()
+    /// Messages handed to the session and not answered yet.
+    private var unanswered = 0
+    /// Whether a read was asked for while reading was held back.
+    private var readHeld = false
 
     init(routes: FastPathRoutes, parameters: SubscriptionParameters, ackAuto: Bool) {
         self.routes = routes
@@ -61,8 +76,16 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         self.unansweredPings = 0
         switch frame.opcode {
         case .text:
-            self.session?.received(String(buffer: frame.unmaskedData))
+            let data = frame.unmaskedData
+            // RFC 6455 §8.1: a text message that is not UTF-8 fails the connection with 1007.
+            guard data.withUnsafeReadableBytes({ UTF8Check.isValid($0) }) else {
+                self.close(code: .dataInconsistentWithMessage)
+                return
+            }
+            self.unanswered += 1
+            self.session?.received(String(buffer: data))
         case .binary:
+            self.unanswered += 1
             self.session?.receivedBinary()
         case .ping:
             self.write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData), flush: true)
@@ -85,7 +108,26 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         self.writability.changed(context.channel)
+        self.resumeReading()
         context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: - Read gating
+
+    func read(context: ChannelHandlerContext) {
+        if self.unanswered >= Self.maximumUnanswered || !context.channel.isWritable {
+            self.readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Reads again if a read was held back and nothing holds it any more.
+    private func resumeReading() {
+        guard self.readHeld, let context = self.context, self.unanswered < Self.maximumUnanswered, context.channel.isWritable
+        else { return }
+        self.readHeld = false
+        context.read()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -113,11 +155,27 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
 
     // MARK: - Called by the session (on the event loop)
 
-    /// Writes text frames, then flushes.
-    func send(_ frames: [ByteBuffer]) {
-        guard !self.closeSent else { return }
-        for frame in frames { self.write(WebSocketFrame(fin: true, opcode: .text, data: frame), flush: false) }
-        self.context?.flush()
+    /// Writes text frames, then flushes; `whenWritten` runs once the socket has taken
+    /// the last of them (not if the connection fails first).
+    func send(_ frames: [ByteBuffer], whenWritten: (@Sendable () -> Void)? = nil) {
+        guard !self.closeSent, let context = self.context else { return }
+        for (index, frame) in frames.enumerated() {
+            let data = self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: frame))
+            if index == frames.count - 1, let whenWritten {
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                promise.futureResult.whenSuccess { whenWritten() }
+                context.write(data, promise: promise)
+            } else {
+                context.write(data, promise: nil)
+            }
+        }
+        context.flush()
+    }
+
+    /// The session has answered a message of the client's (or decided it needs no answer).
+    func answered() {
+        self.unanswered = max(0, self.unanswered - 1)
+        self.resumeReading()
     }
 
     /// The session ended: says goodbye with 1001 (going away) or 1000, and closes.

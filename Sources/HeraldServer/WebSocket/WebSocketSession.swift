@@ -9,8 +9,11 @@ import Synchronization
 /// subscription's inbox as a `WebSocketCommand`; one task takes the subscription's events
 /// and those commands in turn and writes the answers through the handler on the event
 /// loop, waiting while the socket is full (the inbox then fills, and the subscription
-/// falls back to reading PostgreSQL at the reader's pace). A publish runs in a task of its
-/// own and posts its answer back, so the writing goes on while it waits for a commit.
+/// falls back to reading PostgreSQL at the reader's pace). A publish is handed to the
+/// publisher, whose answer is posted back, so the writing goes on while it waits for a
+/// commit. Each message is reported answered to the handler once its answer is written
+/// (a publish's, once the commit's answer is), which bounds how many the client may have
+/// outstanding (`WebSocketConnection.maximumUnanswered`).
 final class WebSocketSession: Sendable {
     /// An answer to post back to the writing task.
     struct Outgoing: Sendable {
@@ -43,7 +46,7 @@ final class WebSocketSession: Sendable {
 
     /// A text frame from the client.
     func received(_ text: String) {
-        self.inbox.post(WebSocketCommand.parse(text))
+        self.inbox.post(WebSocketCommand.parse(text, maximumData: self.routes.configuration.maximumPayload))
     }
 
     /// A binary frame from the client (Herald speaks JSON in text frames).
@@ -77,13 +80,19 @@ final class WebSocketSession: Sendable {
                         delivered.append((reset.topic, reset.resumedAfter))
                     }
                 }
-                await self.send(frames)
-                if ackAuto, let client = subscription.clientID { self.routes.subscriptions.cursors.record(client: client, delivered) }
+                // With ack=auto the client's cursor moves once the frames are written.
+                var written: (@Sendable () -> Void)? = nil
+                if ackAuto, let client = subscription.clientID {
+                    let (policy, positions) = (self.routes.subscriptions.policy, delivered)
+                    written = { policy.delivered(client: client, positions) }
+                }
+                await self.send(frames, whenWritten: written)
             case .message(let message):
                 if let outgoing = message as? Outgoing {
                     await self.send([outgoing.frame])
+                    self.answered()
                 } else if let command = message as? WebSocketCommand {
-                    await self.handle(command, subscription: subscription)
+                    if await self.handle(command, subscription: subscription) { self.answered() }
                 }
             case .heartbeat:
                 continue  // not sent: this inbox wants none (the connection pings instead)
@@ -97,7 +106,19 @@ final class WebSocketSession: Sendable {
         self.loop.execute { self.connection.finish(goingAway: goingAway) }
     }
 
-    private func handle(_ command: WebSocketCommand, subscription: Subscription) async {
+    /// An `error` frame; an internal error's detail goes to the log.
+    func errorFrame(_ error: HeraldError, ref: String?) -> ByteBuffer {
+        error.logIfInternal(self.routes.logger)
+        return WebSocketFrames.error(error, ref: ref)
+    }
+
+    /// Tells the handler a message of the client's has its answer.
+    private func answered() {
+        self.loop.execute { self.connection.answered() }
+    }
+
+    /// Acts on a command; returns whether it is answered (a publish is answered later).
+    private func handle(_ command: WebSocketCommand, subscription: Subscription) async -> Bool {
         switch command {
         case .subscribe(let topics, let after):
             await self.subscribe(subscription, topics, after: after, ref: nil)
@@ -105,41 +126,54 @@ final class WebSocketSession: Sendable {
             subscription.unsubscribe(topics)
         case .ack(let cursor):
             guard let client = subscription.clientID else {
-                await self.send([WebSocketFrames.error(HeraldError(.invalidClient, "ack needs a client id (client=...)"), ref: nil)])
-                return
+                await self.send([self.errorFrame(HeraldError(.invalidClient, "ack needs a client id (client=...)"), ref: nil)])
+                return true
             }
-            self.routes.subscriptions.cursors.record(client: client, cursor.positions)
+            do {
+                try await self.routes.subscriptions.policy.acknowledge(client: client, cursor)
+            } catch {
+                await self.send([self.errorFrame(HeraldError.from(error), ref: nil)])
+            }
         case .ping:
             await self.send([WebSocketFrames.pong])
         case .invalid(let error, let ref):
-            await self.send([WebSocketFrames.error(error, ref: ref)])
+            await self.send([self.errorFrame(error, ref: ref)])
         case .publish(let ref, let item):
             // Publishing waits for a commit; the writing goes on meanwhile.
-            let (publisher, inbox) = (self.routes.publisher, self.inbox)
-            Task { await Self.publish(item, ref: ref, with: publisher, answerTo: inbox) }
+            self.routes.publisher.submit([item]) { [inbox = self.inbox] result in
+                switch result {
+                case .success(let results):
+                    inbox.post(Outgoing(frame: WebSocketFrames.published(ref: ref, notification: results[0].notification)))
+                case .failure(let error):
+                    inbox.post(Outgoing(frame: self.errorFrame(error, ref: ref)))
+                }
+            }
+            return false
         }
+        return true
     }
 
     private func subscribe(_ subscription: Subscription, _ topics: [String], after: Cursor, ref: String?) async {
         let all = Set(subscription.subscribedTopics).union(topics)
         guard all.count <= PollRequest.maximumTopics else {
             let error = HeraldError(.invalidTopic, "at most \(PollRequest.maximumTopics) topics per connection")
-            await self.send([WebSocketFrames.error(error, ref: ref)])
+            await self.send([self.errorFrame(error, ref: ref)])
             return
         }
         do {
             let cursor = try await subscription.subscribe(topics, after: after)
             await self.send([WebSocketFrames.subscribed(topics: subscription.subscribedTopics, cursor: cursor)])
         } catch {
-            let error = error as? HeraldError ?? HeraldError(.internalError, "\(error)")
-            await self.send([WebSocketFrames.error(error, ref: ref)])
+            let error = HeraldError.from(error)
+            await self.send([self.errorFrame(error, ref: ref)])
         }
     }
 
-    /// Writes text frames on the event loop; waits while the socket is full.
-    private func send(_ frames: [ByteBuffer]) async {
+    /// Writes text frames on the event loop; waits while the socket is full. `whenWritten`
+    /// runs once the socket has taken them.
+    private func send(_ frames: [ByteBuffer], whenWritten: (@Sendable () -> Void)? = nil) async {
         guard !frames.isEmpty else { return }
-        self.loop.execute { self.connection.send(frames) }
+        self.loop.execute { self.connection.send(frames, whenWritten: whenWritten) }
         if !self.connection.isWritable {
             await withCheckedContinuation { continuation in
                 self.loop.execute { self.connection.whenWritable(continuation) }
@@ -147,14 +181,4 @@ final class WebSocketSession: Sendable {
         }
     }
 
-    /// Publishes for a `publish` message and posts the answer to the writing task.
-    static func publish(_ item: PublishItem, ref: String?, with publisher: Publisher, answerTo inbox: SubscriberInbox) async {
-        do {
-            let result = try await publisher.publish([item])[0]
-            inbox.post(Outgoing(frame: WebSocketFrames.published(ref: ref, notification: result.notification)))
-        } catch {
-            let error = error as? HeraldError ?? HeraldError(.internalError, "\(error)")
-            inbox.post(Outgoing(frame: WebSocketFrames.error(error, ref: ref)))
-        }
-    }
 }

@@ -38,21 +38,14 @@ final class RawWebSocket: Sendable {
     ]
 
     /// Connects to 127.0.0.1:`port` and asks to upgrade `path`; with other `headers`, sends
-    /// a plain GET with them (an SSE stream, seen at the socket).
-    static func connect(port: Int, path: String, headers: [String] = RawWebSocket.upgrade) async throws -> RawWebSocket {
+    /// a plain GET with them (an SSE stream, seen at the socket). `receiveBuffer` makes the
+    /// socket's receive buffer that small (a client that cannot take much).
+    static func connect(
+        port: Int, path: String, headers: [String] = RawWebSocket.upgrade, receiveBuffer: Int? = nil
+    ) async throws -> RawWebSocket {
         try await Self.offPool {
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else { throw TestFailure("connect failed: \(errno)") }
-            var timeout = timeval(tv_sec: 10, tv_usec: 0)
-            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n"
+            let descriptor = try Self.openSocket(port: port, receiveBuffer: receiveBuffer)
+            let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n"
             Self.write(descriptor, Array(request.utf8))
             var head: [UInt8] = []
             while !head.ends(with: Array("\r\n\r\n".utf8)) {
@@ -64,9 +57,65 @@ final class RawWebSocket: Sendable {
         }
     }
 
+    /// Connects to 127.0.0.1:`port` and sends nothing: the caller writes raw bytes.
+    static func open(port: Int, receiveBuffer: Int? = nil) async throws -> RawWebSocket {
+        try await Self.offPool { RawWebSocket(descriptor: try Self.openSocket(port: port, receiveBuffer: receiveBuffer), response: "") }
+    }
+
+    private static func openSocket(port: Int, receiveBuffer: Int?) throws -> Int32 {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer.map(Int32.init) {
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            Glibc.close(descriptor)
+            throw TestFailure("connect failed: \(errno)")
+        }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return descriptor
+    }
+
+    /// Sends bytes as they are (no framing).
+    func sendRaw(_ bytes: [UInt8]) {
+        Self.write(self.descriptor, bytes)
+    }
+
+    /// Everything the server sends until it closes the connection or `timeout` seconds pass
+    /// without a byte; and whether it closed.
+    func readUntilClosed(timeout seconds: Int) async -> (bytes: [UInt8], closed: Bool) {
+        let descriptor = self.descriptor
+        return (try? await Self.offPool {
+            var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var all: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let received = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+                if received > 0 {
+                    all.append(contentsOf: buffer[..<received])
+                    continue
+                }
+                return (all, received == 0 || errno == ECONNRESET)
+            }
+        }) ?? ([], false)
+    }
+
     /// Sends one frame, masked as a client must; `fin` false starts or continues a
     /// fragmented message.
     func send(opcode: UInt8, _ payload: [UInt8], fin: Bool = true) {
+        Self.write(self.descriptor, Self.maskedFrame(opcode: opcode, payload, fin: fin))
+    }
+
+    /// A frame as a client sends it (masked).
+    static func maskedFrame(opcode: UInt8, _ payload: [UInt8], fin: Bool = true) -> [UInt8] {
         var frame: [UInt8] = [(fin ? 0x80 : 0) | opcode]
         if payload.count < 126 {
             frame.append(0x80 | UInt8(payload.count))
@@ -78,7 +127,27 @@ final class RawWebSocket: Sendable {
         let mask: [UInt8] = [1, 2, 3, 4]
         frame.append(contentsOf: mask)
         frame.append(contentsOf: payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
-        Self.write(self.descriptor, frame)
+        return frame
+    }
+
+    /// Reads until what came contains `needle`; nil if it does not within `timeout` seconds.
+    func receive(until needle: String, timeout seconds: Int = 10) async -> String? {
+        let descriptor = self.descriptor
+        return try? await Self.offPool {
+            var timeout = timeval(tv_sec: 1, tv_usec: 0)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var all: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            let deadline = Date().addingTimeInterval(Double(seconds))
+            while Date() < deadline {
+                let received = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+                if received > 0 { all.append(contentsOf: buffer[..<received]) }
+                if received == 0 { break }
+                let text = String(decoding: all, as: UTF8.self)
+                if text.contains(needle) { return text }
+            }
+            return nil
+        }
     }
 
     /// The next frame, or nil when the server closed the connection (or nothing came

@@ -1,0 +1,185 @@
+import Foundation
+import HeraldCore
+import HeraldPostgres
+import HeraldServer
+import Testing
+
+extension IsolatedTests {
+    @Suite("A stuck database stalls only what it must")
+    struct StuckDatabaseTests {
+        /// A session of its own on `url`, whose transaction stays open while `body` runs (a
+        /// transaction another client holds); rolled back after, or committed.
+        static func holding<T: Sendable>(
+            _ url: String, _ statements: [String], commit: Bool = false, while body: @Sendable () async throws -> T
+        ) async throws -> T {
+            let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1, applicationName: "test-holder"))
+            defer { pool.shutdown() }
+            return try await pool.withConnection { connection in
+                try await connection.query("BEGIN")
+                for statement in statements { try await connection.query(PostgresQuery(stringLiteral: statement)) }
+                do {
+                    let result = try await body()
+                    try await connection.query(commit ? "COMMIT" : "ROLLBACK")
+                    return result
+                } catch {
+                    _ = try? await connection.query("ROLLBACK")
+                    throw error
+                }
+            }
+        }
+
+        @Test("with a topic's row held FOR UPDATE by another session, 20 publishes to another topic each answer within 2 s, and the held topic's publishes answer 503 within 15 s with nothing stored")
+        func heldTopicRow() async throws {
+            let server = try await TestServer.start()
+            defer { Task { await server.stop() } }
+            _ = try await SSETests.publish(server, "held", "1")
+            _ = try await SSETests.publish(server, "free", "1")
+            let database = TestDatabase(url: server.databaseURL)
+            let url = server.baseURL
+            try await Self.holding(server.databaseURL, ["SELECT * FROM herald.topics WHERE name = 'held' FOR UPDATE"]) {
+                let started = ContinuousClock.now
+                async let held = withThrowingTaskGroup(of: (TestHTTP.Answer, Duration).self) { group in
+                    for index in 0..<3 {
+                        group.addTask {
+                            let start = ContinuousClock.now
+                            let answer = try await TestHTTP.postJSON("\(url)/v1/topics/held/notifications", #"{"data":\#(index)}"#)
+                            return (answer, ContinuousClock.now - start)
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                for index in 0..<20 {
+                    let start = ContinuousClock.now
+                    let answer = try await TestHTTP.postJSON("\(url)/v1/topics/free/notifications", #"{"data":\#(index)}"#)
+                    let took = ContinuousClock.now - start
+                    #expect(answer.status == 201, "\(answer.text)")
+                    #expect(took < .seconds(2), "publish \(index) to a free topic took \(took)")
+                }
+                for (answer, took) in try await held {
+                    #expect(answer.status == 503, "\(answer.text)")
+                    #expect(answer.errorCode == "unavailable")
+                    #expect(answer.header("Retry-After") != nil)
+                    #expect(answer.text.contains("nothing was stored"))
+                    #expect(took < .seconds(15), "the held topic's publish answered after \(took)")
+                }
+                #expect(ContinuousClock.now - started < .seconds(30))
+                #expect(try await database.seqs("held") == [1])
+                #expect(try await database.seqs("free").count == 21)
+            }
+            // Once the lock goes, the topic publishes again, with the next seq.
+            let after = try await TestHTTP.postJSON("\(url)/v1/topics/held/notifications", #"{"data":"after"}"#)
+            #expect(after.status == 201)
+            #expect(after.json["seq"] as? Int == 2)
+        }
+
+        @Test("a producer publishing from SQL inside its own open transaction (creating the topic) delays only that topic: its publishes get 503 after --publish-timeout, or commit once the producer does")
+        func producerTransaction() async throws {
+            let server = try await TestServer.start()
+            defer { Task { await server.stop() } }
+            let url = server.baseURL
+            try await Self.holding(
+                server.databaseURL,
+                [#"SELECT * FROM herald.publish(ARRAY['sqlheld'], ARRAY[NULL], ARRAY['"from SQL"'], ARRAY[NULL]::int[], ARRAY[NULL])"#]
+            ) {
+                async let waiting = TestHTTP.postJSON("\(url)/v1/topics/sqlheld/notifications", #"{"data":"from REST"}"#)
+                for index in 0..<5 {
+                    let start = ContinuousClock.now
+                    let answer = try await TestHTTP.postJSON("\(url)/v1/topics/other/notifications", #"{"data":\#(index)}"#)
+                    #expect(answer.status == 201)
+                    #expect(ContinuousClock.now - start < .seconds(2))
+                }
+                let answer = try await waiting
+                // The producer never committed (rolled back at the end): nothing stored.
+                #expect(answer.status == 503, "\(answer.text)")
+            }
+            let free = try await TestHTTP.postJSON("\(url)/v1/topics/sqlheld/notifications", #"{"data":"after"}"#)
+            #expect(free.status == 201)
+            #expect(free.json["seq"] as? Int == 1)
+
+            // A producer that commits within the time limit: the waiting publish follows it.
+            let waited = try await Self.holding(
+                server.databaseURL,
+                [#"SELECT * FROM herald.publish(ARRAY['sqlheld'], ARRAY[NULL], ARRAY['"from SQL"'], ARRAY[NULL]::int[], ARRAY[NULL])"#],
+                commit: true
+            ) {
+                let publish = Task { try await TestHTTP.postJSON("\(url)/v1/topics/sqlheld/notifications", #"{"data":"from REST"}"#) }
+                try await Task.sleep(for: .seconds(1))
+                return publish
+            }
+            let answer = try await waited.value
+            #expect(answer.status == 201, "\(answer.text)")
+            #expect(answer.json["seq"] as? Int == 3)
+        }
+
+        @Test("pool connections run with statement_timeout and lock_timeout; publishing has its own pool, so reads holding every read connection do not stop it")
+        func poolsAndTimeouts() async throws {
+            let server = try await TestServer.start { $0.poolSize = 1 }
+            defer { Task { await server.stop() } }
+            let read = try await server.instance.pool.query("SELECT current_setting('statement_timeout'), current_setting('lock_timeout')")
+            #expect(try read[0].decode(String.self, at: 0) == "30s")
+            #expect(try read[0].decode(String.self, at: 1) == "5s")
+            let publish = try await server.instance.publishPool.query("SELECT current_setting('statement_timeout'), current_setting('lock_timeout')")
+            #expect(try publish[0].decode(String.self, at: 0) == "5s")
+            #expect(try publish[0].decode(String.self, at: 1) == "250ms")
+            // The read pool's only connection is busy for 3 s (a long read, a storm of catch-ups).
+            let pool = server.instance.pool
+            let busy = Task { try await pool.query("SELECT pg_sleep(3)") }
+            try await Task.sleep(for: .milliseconds(200))
+            let start = ContinuousClock.now
+            let answer = try await TestHTTP.postJSON("\(server.baseURL)/v1/topics/meanwhile/notifications", #"{"data":1}"#)
+            #expect(answer.status == 201)
+            #expect(ContinuousClock.now - start < .seconds(2))
+            _ = try await busy.value
+        }
+
+        @Test("a connection lost during the commit of a batch that committed is answered 201 with what was stored")
+        func lostAnswerOfACommit() async throws {
+            let admin = try await TestCluster.shared.adminConnectionString()
+            let socketDirectory = try #require(admin.split(separator: " ").first { $0.hasPrefix("host=") }.map { String($0.dropFirst(5)) })
+            let proxy = try PostgresProxy(socketDirectory: socketDirectory)
+            let direct = try await TestCluster.shared.makeDatabase()
+            let name = try #require(direct.split(separator: " ").first { $0.hasPrefix("dbname=") }.map { String($0.dropFirst(7)) })
+            let server = try await TestServer.start(databaseURL: proxy.connectionString(database: name)) { $0.publisher.committers = 1 }
+            defer { Task { await server.stop() } }
+            // The publisher's connection, its slot and the topic exist; the next statement it runs is a batch.
+            _ = try await SSETests.publish(server, "lost", "1")
+            proxy.loseNextCommitAnswer(application: "herald-publish")
+            let answer = try await TestHTTP.postJSON("\(server.baseURL)/v1/topics/lost/notifications", #"{"data":"committed, answer lost"}"#)
+            #expect(proxy.hasLostAnswer, "the proxy never dropped an answer")
+            #expect(answer.status == 201, "\(answer.text)")
+            #expect(answer.json["seq"] as? Int == 2)
+            #expect(answer.json["data"] as? String == "committed, answer lost")
+            let stored = try await TestHTTP.get("\(server.baseURL)/v1/topics/lost/notifications/2")
+            #expect(stored.json["id"] as? String == answer.json["id"] as? String)
+            #expect(try await TestDatabase(url: direct).seqs("lost") == [1, 2])
+        }
+
+        @Test("a connection lost during a batch that did not commit is answered 503, saying nothing was stored, and nothing was")
+        func lostConnectionWithoutCommit() async throws {
+            let server = try await TestServer.start()
+            defer { Task { await server.stop() } }
+            let database = TestDatabase(url: server.databaseURL)
+            // A trigger that ends its own connection while the batch inserts into 'doomed'.
+            _ = try await database.query(
+                """
+                CREATE FUNCTION public.doom() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.topic = 'doomed' THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+                    RETURN NEW;
+                END $$
+                """
+            )
+            _ = try await database.query("CREATE TRIGGER doom AFTER INSERT ON herald.notifications FOR EACH ROW EXECUTE FUNCTION public.doom()")
+            let before = try await database.fingerprint()
+            let answer = try await TestHTTP.postJSON("\(server.baseURL)/v1/topics/doomed/notifications", #"{"data":1}"#)
+            #expect(answer.status == 503, "\(answer.text)")
+            #expect(answer.errorCode == "unavailable")
+            #expect(answer.text.contains("nothing was stored"))
+            #expect(try await database.seqs("doomed").isEmpty)
+            let rows = try await database.query("SELECT count(*) FROM herald.notifications")
+            #expect(try rows[0].decode(Int.self, at: 0) == Int(before.split(separator: "/")[0]))
+            // The publisher goes on.
+            #expect(try await TestHTTP.postJSON("\(server.baseURL)/v1/topics/fine/notifications", #"{"data":1}"#).status == 201)
+        }
+    }
+}

@@ -1,0 +1,229 @@
+-- Herald schema 3: publishing that a locked topic cannot stall, whose outcome can be
+-- found out after a lost connection, and rows that know their size.
+--
+-- 1. herald.publish_items is the one writer of notifications. Herald's group commit calls
+--    it with p_skip_locked: a topic whose row another transaction holds (a producer
+--    publishing from SQL inside its own transaction, a SELECT ... FOR UPDATE) does not
+--    make the whole batch wait; the requests that touch it come back "deferred" and are
+--    tried again, while everything else commits at once. herald.publish, the SQL
+--    interface, waits for its topics' locks as before.
+-- 2. A publish slot per group-commit connection: each batch claims its slot's row first
+--    and leaves its marker there, in the same transaction. After a connection lost while
+--    the batch ran, `SELECT ... FOR UPDATE` on the slot waits for that transaction to end
+--    and tells whether it committed; when it did not, the caller changes the marker, so
+--    the lost statement can never commit afterwards (its claim fails).
+-- 3. notifications.size: the bytes of a row's data, so reads can stop at a byte budget.
+
+ALTER TABLE herald.notifications ADD COLUMN size integer;
+
+CREATE TABLE herald.publish_slots (
+    slot          uuid        PRIMARY KEY,
+    -- The last batch committed through this slot (or a value set by a recovery).
+    marker        uuid        NOT NULL,
+    -- What that batch did: its topics (in name order) and their last seq after it, the
+    -- requests it deferred, and the items that repeated an idempotency key.
+    topics        text[],
+    last_seqs     bigint[],
+    deferred      integer[],
+    replayed_ords integer[],
+    replayed_seqs bigint[],
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- Publishes items in one statement. Item i is (p_topics[i], p_events[i], p_data[i],
+-- p_ttls[i], p_keys[i]) of request p_requests[i] (requests are all-or-nothing; NULL: each
+-- item alone). Events, ttls and keys may be NULL; data is JSON text. (topic, key) pairs
+-- must be distinct within one call. Returns a row per item: the new notification, the
+-- original one for a repeated idempotency key (replayed), or, with p_skip_locked, nothing
+-- but deferred = true for the items of a request one of whose topics another transaction
+-- holds. With p_slot, the batch claims that slot (whose marker must be p_previous) and
+-- records p_marker there.
+--
+-- Each topic's seqs come from its row: last_seq + n under the row lock held to COMMIT,
+-- taken in topic-name order by every writer (so no two writers deadlock). One
+-- pg_notify('herald', 'topic:last_seq') per topic wakes every Herald instance. Topics
+-- are handled as arrays sorted by name, and each item finds its topic's position with
+-- dense_rank() over the same order, so no statement joins items to topics: the cost stays
+-- linear however many topics a batch has. The plan is generic, made once per session.
+CREATE FUNCTION herald.publish_items(
+    p_skip_locked boolean,
+    p_slot        uuid,
+    p_marker      uuid,
+    p_previous    uuid,
+    p_requests    integer[],
+    p_topics      text[],
+    p_events      text[],
+    p_data        text[],
+    p_ttls        integer[],
+    p_keys        text[]
+)
+RETURNS TABLE (
+    ord        integer,
+    seq        bigint,
+    id         uuid,
+    created_at timestamptz,
+    expires_at timestamptz,
+    replayed   boolean,
+    event      text,
+    data       jsonb,
+    deferred   boolean
+)
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_all      text[];
+    v_locked   text[];
+    v_deferred integer[] := '{}';
+    v_existing bigint[];
+    v_names    text[];
+    v_counts   bigint[];
+    v_last     bigint[];
+    v_created  timestamptz[];
+BEGIN
+    IF p_slot IS NOT NULL THEN
+        -- First of all, so that whoever finds the slot unlocked knows this batch is over.
+        PERFORM 1 FROM herald.publish_slots s WHERE s.slot = p_slot AND s.marker = p_previous FOR UPDATE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'herald: publish slot % was taken over; this batch is not committed', p_slot
+                USING ERRCODE = 'HR001';
+        END IF;
+    END IF;
+
+    SELECT array_agg(DISTINCT t ORDER BY t) INTO v_all FROM unnest(p_topics) AS t;
+    IF p_skip_locked THEN
+        -- The rows exist (the caller creates missing topics first). Take those free now, in
+        -- name order; a request touching one that is not (held, or missing) is deferred.
+        SELECT array_agg(l.name ORDER BY l.name) INTO v_locked
+        FROM (SELECT t.name FROM herald.topics t WHERE t.name = ANY (v_all) ORDER BY t.name FOR UPDATE SKIP LOCKED) l;
+        SELECT coalesce(array_agg(DISTINCT u.request), '{}') INTO v_deferred
+        FROM unnest(p_requests, p_topics) AS u(request, topic)
+        WHERE u.topic <> ALL (coalesce(v_locked, '{}'));
+    ELSE
+        INSERT INTO herald.topics (name) SELECT t FROM unnest(v_all) AS t ON CONFLICT DO NOTHING;
+        PERFORM 1 FROM herald.topics t WHERE t.name = ANY (v_all) ORDER BY t.name FOR UPDATE;
+    END IF;
+
+    IF p_keys IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(p_keys) AS k WHERE k IS NOT NULL) THEN
+        -- The topics' locks are held: a writer that took one of these keys holds the same
+        -- lock until it commits, so its key is visible now.
+        SELECT array_agg(k.seq ORDER BY u.ord) INTO v_existing
+        FROM unnest(p_requests, p_topics, p_keys) WITH ORDINALITY AS u(request, topic, key, ord)
+        LEFT JOIN LATERAL (
+            SELECT n.seq
+            FROM herald.idempotency_keys k
+            CROSS JOIN LATERAL (
+                SELECT n.seq FROM herald.notifications n
+                WHERE n.topic = k.topic AND n.seq = k.seq AND (n.expires_at IS NULL OR n.expires_at > now())
+                LIMIT 1
+            ) n
+            WHERE k.topic = u.topic AND k.key = u.key
+        ) k ON u.request IS NULL OR u.request <> ALL (v_deferred);
+    END IF;
+
+    -- The topics with new items and how many each, in name order.
+    SELECT array_agg(s.topic ORDER BY s.topic), array_agg(s.n ORDER BY s.topic) INTO v_names, v_counts
+    FROM (
+        SELECT u.topic, count(*) AS n
+        FROM unnest(p_requests, p_topics) WITH ORDINALITY AS u(request, topic, ord)
+        WHERE v_existing[u.ord] IS NULL AND (u.request IS NULL OR u.request <> ALL (v_deferred))
+        GROUP BY u.topic
+    ) s;
+
+    IF v_names IS NOT NULL THEN
+        -- Take the seqs: each topic's row (locked above) bumped by its count.
+        WITH bumped AS (
+            UPDATE herald.topics t
+            SET last_seq = t.last_seq + s.n, last_created_at = greatest(clock_timestamp(), t.last_created_at)
+            FROM unnest(v_names, v_counts) AS s(name, n)
+            WHERE t.name = s.name
+            RETURNING t.name, t.last_seq, t.last_created_at
+        )
+        SELECT array_agg(b.last_seq ORDER BY b.name), array_agg(b.last_created_at ORDER BY b.name)
+        INTO v_last, v_created
+        FROM bumped b;
+    END IF;
+
+    RETURN QUERY
+    WITH input AS (
+        SELECT u.topic, u.event, u.data, u.ttl, u.key, u.ord::integer AS ord, v_existing[u.ord] AS existing,
+               (u.request IS NOT NULL AND u.request = ANY (v_deferred)) AS held
+        FROM unnest(p_requests, p_topics, p_events, p_data, p_ttls, p_keys)
+             WITH ORDINALITY AS u(request, topic, event, data, ttl, key, ord)
+    ),
+    ranked AS (
+        SELECT i.*,
+               dense_rank() OVER (ORDER BY i.topic) AS tix,
+               row_number() OVER (PARTITION BY i.topic ORDER BY i.ord) AS rn
+        FROM input i
+        WHERE i.existing IS NULL AND NOT i.held
+    ),
+    numbered AS (
+        SELECT r.ord, r.topic, v_last[r.tix] - v_counts[r.tix] + r.rn AS seq, gen_random_uuid() AS id,
+               coalesce(r.event, 'message') AS event, r.data::jsonb AS data, octet_length(r.data) AS size,
+               v_created[r.tix] AS created_at,
+               v_created[r.tix] + make_interval(secs => r.ttl) AS expires_at,
+               r.key
+        FROM ranked r
+    ),
+    inserted AS (
+        INSERT INTO herald.notifications (topic, seq, id, event, data, created_at, expires_at, size)
+        SELECT topic, seq, id, event, data, created_at, expires_at, size FROM numbered
+    ),
+    keyed AS (
+        INSERT INTO herald.idempotency_keys (topic, key, seq, created_at)
+        SELECT topic, key, seq, created_at FROM numbered WHERE key IS NOT NULL
+        ON CONFLICT (topic, key) DO UPDATE SET seq = excluded.seq, created_at = excluded.created_at
+    ),
+    marked AS (
+        UPDATE herald.publish_slots s
+        SET marker = p_marker, topics = v_names, last_seqs = v_last, deferred = v_deferred,
+            replayed_ords = (SELECT array_agg(x.ord ORDER BY x.ord) FROM input x WHERE x.existing IS NOT NULL AND NOT x.held),
+            replayed_seqs = (SELECT array_agg(x.existing ORDER BY x.ord) FROM input x WHERE x.existing IS NOT NULL AND NOT x.held),
+            updated_at = now()
+        WHERE s.slot = p_slot
+    )
+    -- (Data-modifying CTEs run to completion whether or not they are read.)
+    SELECT n.ord, n.seq, n.id, n.created_at, n.expires_at, false, NULL::text, NULL::jsonb, false
+    FROM numbered n
+    UNION ALL
+    SELECT x.ord, o.seq, o.id, o.created_at, o.expires_at, true, o.event, o.data, false
+    FROM input x
+    CROSS JOIN LATERAL (
+        SELECT * FROM herald.notifications o WHERE o.topic = x.topic AND o.seq = x.existing LIMIT 1
+    ) o
+    WHERE x.existing IS NOT NULL AND NOT x.held
+    UNION ALL
+    SELECT x.ord, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true
+    FROM input x
+    WHERE x.held;
+
+    PERFORM pg_notify('herald', s.name || ':' || s.last_seq) FROM unnest(v_names, v_last) AS s(name, last_seq);
+END
+$$;
+
+-- The SQL interface, unchanged: publishes inside the caller's transaction, waiting for
+-- its topics' locks.
+CREATE OR REPLACE FUNCTION herald.publish(
+    p_topics text[],
+    p_events text[],
+    p_data   text[],
+    p_ttls   integer[],
+    p_keys   text[]
+)
+RETURNS TABLE (
+    ord        integer,
+    seq        bigint,
+    id         uuid,
+    created_at timestamptz,
+    expires_at timestamptz,
+    replayed   boolean,
+    event      text,
+    data       jsonb
+)
+LANGUAGE sql
+AS $$
+    SELECT p.ord, p.seq, p.id, p.created_at, p.expires_at, p.replayed, p.event, p.data
+    FROM herald.publish_items(false, NULL, NULL, NULL, NULL, p_topics, p_events, p_data, p_ttls, p_keys) p
+$$;
