@@ -5,7 +5,10 @@ import Glibc
 ///
 /// It uses `posix_spawn` and `waitpid` directly (Foundation's `Process` needs a run loop,
 /// which is gone in an exit handler). Output goes to a temporary file rather than a pipe:
-/// `pg_ctl start` leaves a server running that could hold a pipe open.
+/// `pg_ctl start` leaves a server running that could hold a pipe open. For the same
+/// reason the program gets no descriptor of this process but its standard ones: a
+/// PostgreSQL server started this way lives on, and would keep open (and reach) every
+/// socket and file Herald had open at that moment.
 enum CommandRunner {
     struct Outcome {
         var status: Int32
@@ -24,6 +27,7 @@ enum CommandRunner {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        Self.closeOthers(&actions)
 
         let cArguments = argv.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
@@ -39,6 +43,21 @@ enum CommandRunner {
         let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Outcome(status: exitStatus, output: text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
+
+    /// Adds "close every descriptor from 3 up" to `actions`
+    /// (`posix_spawn_file_actions_addclosefrom_np`, glibc 2.34 and later, which Swift's
+    /// Glibc module does not import: found at run time).
+    static func closeOthers(_ actions: inout posix_spawn_file_actions_t) {
+        _ = Self.addCloseFrom?(&actions, 3)
+    }
+
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
+
+    private static let addCloseFrom: AddCloseFrom? = {
+        // RTLD_DEFAULT is a null handle in glibc.
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddCloseFrom.self)
+    }()
 
     /// Finds `name` in the directories of `path` (default: this process's `PATH`).
     static func which(_ name: String, path: String? = nil) -> String? {

@@ -65,6 +65,9 @@ public final class PostgresListener: Sendable {
         var fds: [Int32] = [-1, -1]
         let created = pipe(&fds)
         precondition(created == 0, "pipe() failed: \(errno)")
+        // Not inherited by programs Herald starts (the embedded PostgreSQL lives on).
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
         self.wakeRead = fds[0]
         self.wakeWrite = fds[1]
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+@testable import HeraldPostgres
 
 /// The `herald` executable, run as a user would run it.
 ///
@@ -48,6 +49,9 @@ final class HeraldProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
+        // Nothing else of the test process's: a server started here would keep the tests'
+        // sockets open.
+        CommandRunner.closeOthers(&actions)
 
         let argv = ([Self.executable] + arguments).map { strdup($0) } + [nil]
         let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]

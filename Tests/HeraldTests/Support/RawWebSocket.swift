@@ -63,7 +63,9 @@ final class RawWebSocket: Sendable {
     }
 
     private static func openSocket(port: Int, receiveBuffer: Int?) throws -> Int32 {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Close-on-exec: a program another test starts meanwhile (a PostgreSQL server lives
+        // on) must not inherit it, or closing it here would not close the connection.
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if var size = receiveBuffer.map(Int32.init) {
             setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }
