@@ -90,7 +90,9 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
             let lengthAt = bytes.count
             Int32(0).appendBigEndian(to: &bytes)
             if element.appendBinaryElement(to: &bytes) {
-                let length = Int32(bytes.count - lengthAt - 4)
+                // (An element over 2 GiB makes the whole parameter too large: refused by
+                // `PostgresBindings` before anything is sent.)
+                let length = Int32(truncatingIfNeeded: bytes.count - lengthAt - 4)
                 bytes.withUnsafeMutableBytes { raw in
                     raw.storeBytes(of: length.bigEndian, toByteOffset: lengthAt, as: Int32.self)
                 }

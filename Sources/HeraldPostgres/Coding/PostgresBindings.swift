@@ -8,6 +8,9 @@ public struct PostgresBindings: Sendable {
     var spans: [(offset: Int, length: Int32)] = []
     /// All parameters' bytes, one after the other.
     var storage: [UInt8] = []
+    /// Whether a parameter is larger than the protocol allows (2 GiB): the statement is
+    /// refused before it is sent rather than trapping here.
+    private(set) var isTooLarge = false
 
     /// Creates empty bindings.
     public init() {}
@@ -21,7 +24,9 @@ public struct PostgresBindings: Sendable {
         self.formats.append(Value.postgresFormat.rawValue)
         let offset = self.storage.count
         value.encode(into: &self.storage)
-        self.spans.append((offset, Int32(self.storage.count - offset)))
+        let length = self.storage.count - offset
+        if length > Int32.max { self.isTooLarge = true }
+        self.spans.append((offset, Int32(truncatingIfNeeded: length)))
         // libpq reads text-format parameters up to a NUL and ignores their length.
         if Value.postgresFormat == .text { self.storage.append(0) }
     }

@@ -107,6 +107,9 @@ final class LibPQConnection {
     func query(_ query: PostgresQuery) throws -> PostgresResult {
         guard let handle else { throw PostgresError(kind: .connection, message: "connection is closed") }
         let bindings = query.bindings
+        guard !bindings.isTooLarge else {
+            throw PostgresError(kind: .server, sqlState: "54000", message: "a parameter is larger than the protocol's 2 GiB")
+        }
         let result: OpaquePointer?
         if let name = try self.preparedStatement(for: query) {
             result = bindings.withLibPQArrays { values, lengths, formats in
