@@ -1,12 +1,12 @@
 -- Herald schema 3: publishing that a locked topic cannot stall, whose outcome can be
 -- found out after a lost connection, and rows that know their size.
 --
--- 1. herald.publish_items is the one writer of notifications. Herald's group commit calls
---    it with p_skip_locked: a topic whose row another transaction holds (a producer
---    publishing from SQL inside its own transaction, a SELECT ... FOR UPDATE) does not
---    make the whole batch wait; the requests that touch it come back "deferred" and are
---    tried again, while everything else commits at once. herald.publish, the SQL
---    interface, waits for its topics' locks as before.
+-- 1. herald.publish_items is the one writer of notifications. Herald's group commit
+--    waits for its topics' locks at most its connections' lock_timeout; a topic found held
+--    by another transaction (a producer publishing from SQL inside its own transaction, a
+--    SELECT ... FOR UPDATE) is then retried alone with p_skip_locked: the requests that
+--    touch it come back "deferred" without waiting. herald.publish, the SQL interface,
+--    waits for its topics' locks as before.
 -- 2. A publish slot per group-commit connection: each batch claims its slot's row first
 --    and leaves its marker there, in the same transaction. After a connection lost while
 --    the batch ran, `SELECT ... FOR UPDATE` on the slot waits for that transaction to end
@@ -91,16 +91,19 @@ BEGIN
         END IF;
     END IF;
 
-    SELECT array_agg(DISTINCT t ORDER BY t) INTO v_all FROM unnest(p_topics) AS t;
     IF p_skip_locked THEN
         -- The rows exist (the caller creates missing topics first). Take those free now, in
         -- name order; a request touching one that is not (held, or missing) is deferred.
+        SELECT array_agg(DISTINCT t ORDER BY t) INTO v_all FROM unnest(p_topics) AS t;
         SELECT array_agg(l.name ORDER BY l.name) INTO v_locked
         FROM (SELECT t.name FROM herald.topics t WHERE t.name = ANY (v_all) ORDER BY t.name FOR UPDATE SKIP LOCKED) l;
         SELECT coalesce(array_agg(DISTINCT u.request), '{}') INTO v_deferred
         FROM unnest(p_requests, p_topics) AS u(request, topic)
         WHERE u.topic <> ALL (coalesce(v_locked, '{}'));
-    ELSE
+    ELSIF p_keys IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(p_keys) AS k WHERE k IS NOT NULL) THEN
+        -- Keys are looked up below: hold the topics' locks first (waiting for them, in name
+        -- order, as every writer takes them). Without keys the bump below takes them.
+        SELECT array_agg(DISTINCT t ORDER BY t) INTO v_all FROM unnest(p_topics) AS t;
         INSERT INTO herald.topics (name) SELECT t FROM unnest(v_all) AS t ON CONFLICT DO NOTHING;
         PERFORM 1 FROM herald.topics t WHERE t.name = ANY (v_all) ORDER BY t.name FOR UPDATE;
     END IF;
@@ -132,12 +135,14 @@ BEGIN
     ) s;
 
     IF v_names IS NOT NULL THEN
-        -- Take the seqs: each topic's row (locked above) bumped by its count.
+        -- Take the seqs: each topic's row, in name order, bumped by its count (created if
+        -- new; locked here unless above).
         WITH bumped AS (
-            UPDATE herald.topics t
-            SET last_seq = t.last_seq + s.n, last_created_at = greatest(clock_timestamp(), t.last_created_at)
-            FROM unnest(v_names, v_counts) AS s(name, n)
-            WHERE t.name = s.name
+            INSERT INTO herald.topics AS t (name, last_seq, last_created_at)
+            SELECT s.name, s.n, clock_timestamp() FROM unnest(v_names, v_counts) AS s(name, n) ORDER BY s.name
+            ON CONFLICT (name) DO UPDATE
+                SET last_seq = t.last_seq + excluded.last_seq,
+                    last_created_at = greatest(excluded.last_created_at, t.last_created_at)
             RETURNING t.name, t.last_seq, t.last_created_at
         )
         SELECT array_agg(b.last_seq ORDER BY b.name), array_agg(b.last_created_at ORDER BY b.name)

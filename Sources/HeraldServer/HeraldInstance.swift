@@ -61,6 +61,8 @@ public final class HeraldInstance: Sendable {
     public let hub: Hub
     /// Server-side cursors.
     public let cursors: CursorStore
+    /// The connections open (`--max-connections`).
+    let connections: ConnectionLimit
     let metrics: PrometheusCollectorRegistry?
     let logger: Logger
 
@@ -101,6 +103,7 @@ public final class HeraldInstance: Sendable {
         self.signals = WakeSignals()
         self.hub = Hub(store: self.store, logger: logger)
         self.cursors = CursorStore(pool: self.pool, logger: logger)
+        self.connections = ConnectionLimit(maximum: configuration.server.maximumConnections)
         self.dispatcher = Dispatcher(
             listener: PostgresListener(connectionString: configuration.databaseURL, channels: [Dispatcher.channel], logger: logger),
             signals: self.signals,
@@ -137,6 +140,9 @@ public final class HeraldInstance: Sendable {
     var maintenance: PartitionMaintenance {
         PartitionMaintenance(pool: self.pool, retention: self.configuration.server.retention, logger: self.logger)
     }
+
+    /// The number of HTTP connections open now.
+    public var connectionCount: Int { self.connections.count }
 
     /// Where subscribers start and when their cursors move, for every transport.
     public var policy: CursorPolicy { CursorPolicy(store: self.store, cursors: self.cursors) }
@@ -180,7 +186,7 @@ public final class HeraldInstance: Sendable {
     ) -> some ApplicationProtocol {
         Application(
             router: self.makeRouter(),
-            server: .herald(routes: self.fastPathRoutes),
+            server: .herald(routes: self.fastPathRoutes, limit: self.connections),
             configuration: .init(
                 address: .hostname(self.configuration.server.host, port: self.configuration.server.port),
                 serverName: "Herald",

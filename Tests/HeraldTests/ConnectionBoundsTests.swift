@@ -93,7 +93,11 @@ struct ConnectionBoundsTests {
         for stream in streams.prefix(5) {
             #expect(await stream.receive(until: #""data":"all""#) != nil)
         }
+        #expect(server.instance.connectionCount == 20)
         for stream in streams.prefix(5) { stream.close() }
+        let noticed = ContinuousClock.now + .seconds(20)
+        while server.instance.connectionCount > 15, ContinuousClock.now < noticed { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(server.instance.connectionCount == 15, "the server still counts \(server.instance.connectionCount) connections")
         // Closed ones free their places (a loaded machine may take a moment to notice).
         let deadline = ContinuousClock.now + .seconds(20)
         var last = "nothing"
@@ -107,7 +111,7 @@ struct ConnectionBoundsTests {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        #expect(last.hasPrefix("200"), "no connection was served after five streams closed: \(last)")
+        #expect(last.hasPrefix("200"), "no connection was served after five streams closed: \(last); open: \(server.instance.connectionCount)")
         for stream in streams.dropFirst(5) { stream.close() }
     }
 

@@ -87,61 +87,64 @@ struct StateMachineTests {
             Issue.record("the queue holds at most 20 items")
             return
         }
-        #expect(machine.nextBatch(now: now).batch.map(\.name) == ["r1", "r2"])
-        #expect(machine.nextBatch(now: now).batch.map(\.name) == ["r3"])  // larger than the limit: alone
+        #expect(machine.nextBatch(now: now).requests.map(\.name) == ["r1", "r2"])
+        #expect(machine.nextBatch(now: now).requests.map(\.name) == ["r3"])  // larger than the limit: alone
         _ = machine.submit(Request(name: "b1", itemCount: 1, byteCount: 60), now: now)
         _ = machine.submit(Request(name: "b2", itemCount: 1, byteCount: 60), now: now)
-        #expect(machine.nextBatch(now: now).batch.map(\.name) == ["b1"])  // 120 bytes would pass 100
-        #expect(machine.nextBatch(now: now).batch.map(\.name) == ["b2"])
-        #expect(machine.nextBatch(now: now).batch.isEmpty)
+        #expect(machine.nextBatch(now: now).requests.map(\.name) == ["b1"])  // 120 bytes would pass 100
+        #expect(machine.nextBatch(now: now).requests.map(\.name) == ["b2"])
+        #expect(machine.nextBatch(now: now).requests.isEmpty)
         _ = machine.submit(Request(name: "r5", itemCount: 1), now: now)
         #expect(machine.shutdown().committers.isEmpty)
         guard case .reject(.shuttingDown) = machine.submit(Request(name: "r6", itemCount: 1), now: now), case .work = machine.park(2) else {
             Issue.record("queued work is still taken after shutdown")
             return
         }
-        #expect(machine.nextBatch(now: now).batch.map(\.name) == ["r5"])
+        #expect(machine.nextBatch(now: now).requests.map(\.name) == ["r5"])
         guard case .stop = machine.park(2) else {
             Issue.record("committers stop once the queue is empty")
             return
         }
     }
 
-    @Test("group commit: requests past their deadline are taken out; a held topic's requests wait aside with back-off, and return when it commits")
+    @Test("group commit: requests past their deadline are taken out; a held topic's requests wait aside and are probed alone, with back-off, until it commits")
     func groupCommitHeldTopics() {
         var machine = GroupCommit(limits: Self.limits)
         let now = ContinuousClock.now
         _ = machine.submit(Request(name: "late", itemCount: 1, deadline: now + .milliseconds(5)), now: now)
-        let (batch, expired) = machine.nextBatch(now: now + .milliseconds(10))
-        #expect(batch.isEmpty)
-        #expect(expired.map(\.name) == ["late"])
+        let expired = machine.nextBatch(now: now + .milliseconds(10))
+        #expect(expired.requests.isEmpty)
+        #expect(expired.expired.map(\.name) == ["late"])
 
-        let held = Request(name: "held", itemCount: 1, topics: ["h"])
-        let free = Request(name: "free", itemCount: 1, topics: ["f"])
-        // The first deferral is retried at once (usually the other committer held the row).
-        _ = machine.deferred([held], heldTopics: ["h"], now: now)
-        #expect(machine.nextBatch(now: now).batch.map(\.name) == ["held"])
-        // The second waits: new requests for that topic wait too; others go ahead.
-        _ = machine.deferred([held], heldTopics: ["h"], now: now)
+        // A batch's lock wait ran out on "h": its request waits aside, so do new ones for "h".
+        _ = machine.deferred([Request(name: "held", itemCount: 1, topics: ["h"])], heldTopics: ["h"], now: now)
         _ = machine.submit(Request(name: "held2", itemCount: 1, topics: ["h", "f"]), now: now)
-        _ = machine.submit(free, now: now)
-        #expect(machine.nextBatch(now: now).batch.map(\.name) == ["free"])
+        _ = machine.submit(Request(name: "free", itemCount: 1, topics: ["f"]), now: now)
+        let free = machine.nextBatch(now: now)
+        #expect(free.requests.map(\.name) == ["free"])
+        #expect(free.probe == nil)
         #expect(machine.heldTopics == ["h"])
-        // The retry comes due: both go back, first.
-        let (expiredNow, _) = machine.tick(now: now + .milliseconds(11))
-        #expect(expiredNow.isEmpty)
-        #expect(machine.nextBatch(now: now + .milliseconds(11)).batch.map(\.name) == ["held", "held2"])
-        // Held again, then committed by someone: what waits is released at once.
-        _ = machine.deferred([held], heldTopics: ["h"], now: now + .milliseconds(11))
-        #expect(machine.nextBatch(now: now + .milliseconds(12)).batch.isEmpty)
+        // Its retry is due after 10 ms: its requests go alone, as a probe.
+        #expect(machine.nextBatch(now: now + .milliseconds(5)).requests.isEmpty)
+        let probe = machine.nextBatch(now: now + .milliseconds(11))
+        #expect(probe.requests.map(\.name) == ["held", "held2"])
+        #expect(probe.probe == "h")
+        // Still held: back aside, the next probe 20 ms later.
+        _ = machine.deferred(probe.requests, heldTopics: ["h"], now: now + .milliseconds(11))
+        #expect(machine.nextBatch(now: now + .milliseconds(25)).requests.isEmpty)
+        #expect(machine.nextBatch(now: now + .milliseconds(32)).probe == "h")
+        // The probe commits: the topic is free, and what came meanwhile goes as usual.
+        _ = machine.submit(Request(name: "held3", itemCount: 1, topics: ["h"]), now: now + .milliseconds(33))
         _ = machine.committed(topics: ["h"])
-        #expect(machine.nextBatch(now: now + .milliseconds(12)).batch.map(\.name) == ["held"])
+        let released = machine.nextBatch(now: now + .milliseconds(34))
+        #expect(released.requests.map(\.name) == ["held3"])
+        #expect(released.probe == nil)
+        #expect(machine.heldTopics.isEmpty)
         // Waiting past the deadline: taken out by the tick.
         _ = machine.deferred([Request(name: "stuck", itemCount: 1, topics: ["h"], deadline: now + .seconds(1))], heldTopics: ["h"], now: now)
-        _ = machine.deferred([], heldTopics: ["h"], now: now)
         #expect(machine.tick(now: now + .seconds(2)).expired.map(\.name) == ["stuck"])
-        #expect(GroupCommit.backoff(attempts: 1) == .zero)
-        #expect(GroupCommit.backoff(attempts: 2) == .milliseconds(10))
+        #expect(GroupCommit.backoff(attempts: 1) == .milliseconds(10))
+        #expect(GroupCommit.backoff(attempts: 2) == .milliseconds(20))
         #expect(GroupCommit.backoff(attempts: 20) == .milliseconds(250))
     }
 

@@ -21,10 +21,13 @@ protocol GroupCommitRequest {
 ///
 /// Everything is bounded: the queue holds at most `Limits.maximumQueuedItems` items and
 /// `maximumQueuedBytes` bytes (a request beyond is refused, not queued), and a request
-/// not committed by its deadline is answered `unavailable`. A topic that another
-/// transaction holds (its requests come back deferred from a batch) is held here too: its
-/// requests wait aside, retried with back-off, so they do not ride along in every batch
-/// and delay the topics that are free.
+/// not committed by its deadline is taken out, to be answered `unavailable`.
+///
+/// A topic another transaction holds (found when a batch's lock wait timed out) is held
+/// here too: its requests wait aside, so they do not ride along in every batch and keep the
+/// topics that are free waiting for that lock. When its retry is due, its requests go in a
+/// batch of their own, a *probe*, which does not wait for locks: still held, they come back
+/// deferred and wait again, backing off; committed, the topic is free again.
 struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
     /// How much a batch and the queue may hold.
     struct Limits {
@@ -62,11 +65,24 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
         case stop
     }
 
+    /// What `nextBatch` hands out.
+    struct Batch {
+        /// The requests to commit together.
+        var requests: [Request]
+        /// The held topic these requests probe (commit them without waiting for locks), or
+        /// nil for an ordinary batch.
+        var probe: String?
+        /// Requests past their deadline, taken out: to be refused.
+        var expired: [Request]
+    }
+
     /// A topic another transaction holds: its requests wait until `retryAt`.
     struct HeldTopic {
         var attempts: Int
         var retryAt: ContinuousClock.Instant
         var waiting: Deque<Request> = []
+        /// Whether a probe batch of its requests is in flight.
+        var isProbing = false
     }
 
     let limits: Limits
@@ -96,7 +112,7 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
         guard fits || self.queuedItems == 0 else { return .reject(.full) }
         self.queuedItems += request.itemCount
         self.queuedBytes += request.byteCount
-        if let topic = self.heldTopic(of: request, now: now) {
+        if let topic = self.heldTopic(of: request) {
             self.held[topic]!.waiting.append(request)
             return .none
         }
@@ -104,12 +120,16 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
         return self.wakeOne()
     }
 
-    /// Takes the next batch: whole requests, up to the batch limits (a larger request goes
-    /// alone). Requests past their deadline come back in `expired`, to be refused; requests
-    /// touching a held topic are put aside until its retry.
-    mutating func nextBatch(now: ContinuousClock.Instant) -> (batch: [Request], expired: [Request]) {
-        var batch: [Request] = []
+    /// The next batch: a held topic's requests whose retry is due, alone (a probe); else
+    /// whole queued requests, up to the batch limits (a larger request goes alone).
+    /// Requests past their deadline are taken out; requests touching a held topic are put
+    /// aside with it.
+    mutating func nextBatch(now: ContinuousClock.Instant) -> Batch {
         var expired: [Request] = []
+        if let (topic, requests) = self.dueProbe(now: now, expired: &expired) {
+            return Batch(requests: requests, probe: topic, expired: expired)
+        }
+        var batch: [Request] = []
         var items = 0
         var bytes = 0
         while let first = self.queue.first {
@@ -119,7 +139,7 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
                 expired.append(first)
                 continue
             }
-            if let topic = self.heldTopic(of: first, now: now) {
+            if let topic = self.heldTopic(of: first) {
                 self.queue.removeFirst()
                 self.held[topic]!.waiting.append(first)
                 continue
@@ -133,12 +153,43 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
             items += first.itemCount
             bytes += first.byteCount
         }
-        return (batch, expired)
+        return Batch(requests: batch, probe: nil, expired: expired)
+    }
+
+    /// The requests of a held topic due for a retry (not already probing), taken out.
+    private mutating func dueProbe(now: ContinuousClock.Instant, expired: inout [Request]) -> (String, [Request])? {
+        guard let topic = self.held.first(where: { !$0.value.isProbing && !$0.value.waiting.isEmpty && $0.value.retryAt <= now })?.key
+        else { return nil }
+        var entry = self.held[topic]!
+        var requests: [Request] = []
+        var items = 0
+        var bytes = 0
+        var kept: Deque<Request> = []
+        for request in entry.waiting {
+            if request.deadline <= now {
+                expired.append(request)
+                self.unaccount(request)
+            } else if requests.isEmpty
+                || (items + request.itemCount <= self.limits.maximumBatchItems && bytes + request.byteCount <= self.limits.maximumBatchBytes)
+            {
+                requests.append(request)
+                self.unaccount(request)
+                items += request.itemCount
+                bytes += request.byteCount
+            } else {
+                kept.append(request)
+            }
+        }
+        entry.waiting = kept
+        entry.isProbing = !requests.isEmpty
+        self.held[topic] = entry
+        return requests.isEmpty ? nil : (topic, requests)
     }
 
     /// A batch committed items of `topics`: they are free, and what waited for them goes
     /// first into the next batch. Returns a committer to wake, if any.
     mutating func committed(topics: some Sequence<String>) -> Committer? {
+        guard !self.held.isEmpty else { return nil }
         var released = false
         for topic in topics {
             guard let entry = self.held.removeValue(forKey: topic) else { continue }
@@ -149,50 +200,58 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
         return committer
     }
 
-    /// Requests of a batch were deferred because another transaction held `heldTopics`:
-    /// those topics back off (the first time not at all: that is usually the other
-    /// committer, for a moment), and the requests wait for them. While shutting down they
-    /// are returned, to be refused.
+    /// Another transaction holds `heldTopics`: they back off (10 ms, doubling up to
+    /// 250 ms), and `requests` (of a batch that could not take them) wait for them; requests
+    /// touching none of them go first into the next batch. While shutting down, the waiting
+    /// ones are returned instead, to be refused.
     mutating func deferred(_ requests: [Request], heldTopics: Set<String>, now: ContinuousClock.Instant) -> (refused: [Request], wake: Committer?) {
-        guard !self.isShuttingDown else { return (requests, nil) }
         for topic in heldTopics {
             var entry = self.held[topic] ?? HeldTopic(attempts: 0, retryAt: now)
             entry.attempts += 1
             entry.retryAt = now + Self.backoff(attempts: entry.attempts)
+            entry.isProbing = false
             self.held[topic] = entry
         }
         var immediate: [Request] = []
+        var refused: [Request] = []
         for request in requests {
-            self.queuedItems += request.itemCount
-            self.queuedBytes += request.byteCount
-            if let topic = self.heldTopic(of: request, now: now) {
+            if let topic = self.heldTopic(of: request) {
+                if self.isShuttingDown {
+                    refused.append(request)
+                    continue
+                }
+                self.queuedItems += request.itemCount
+                self.queuedBytes += request.byteCount
                 self.held[topic]!.waiting.append(request)
             } else {
                 immediate.append(request)
             }
         }
-        for request in immediate.reversed() { self.queue.prepend(request) }
-        guard !immediate.isEmpty, case .wake(let committer) = self.wakeOne() else { return ([], nil) }
-        return ([], committer)
+        return (refused, self.retry(immediate))
     }
 
     /// Requests whose batch failed for a passing reason (a lock or statement time-out):
-    /// they go first into the next batch.
+    /// they go first into the next batch (or back with their held topic).
     mutating func retry(_ requests: [Request]) -> Committer? {
         for request in requests.reversed() {
             self.queuedItems += request.itemCount
             self.queuedBytes += request.byteCount
-            self.queue.prepend(request)
+            if let topic = self.heldTopic(of: request) {
+                self.held[topic]!.waiting.prepend(request)
+                self.held[topic]!.isProbing = false
+            } else {
+                self.queue.prepend(request)
+            }
         }
         guard !requests.isEmpty, case .wake(let committer) = self.wakeOne() else { return nil }
         return committer
     }
 
-    /// Moves the requests of held topics whose retry is due back to the front of the
-    /// queue, and takes out every request past its deadline (returned, to be refused).
+    /// Takes out every request past its deadline (returned, to be refused), forgets held
+    /// topics nobody waits for, and wakes a committer when a held topic's retry is due.
     mutating func tick(now: ContinuousClock.Instant) -> (expired: [Request], wake: Committer?) {
         var expired: [Request] = []
-        var due: [Request] = []
+        var due = false
         for topic in Array(self.held.keys) {
             guard var entry = self.held[topic] else { continue }
             entry.waiting.removeAll { request in
@@ -200,12 +259,9 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
                 expired.append(request)
                 return true
             }
-            if entry.retryAt <= now, !entry.waiting.isEmpty {
-                due.append(contentsOf: entry.waiting)
-                entry.waiting.removeAll()
-            }
+            due = due || (!entry.isProbing && !entry.waiting.isEmpty && entry.retryAt <= now)
             // A topic nobody published to for a while is forgotten.
-            if entry.waiting.isEmpty, entry.retryAt + .seconds(10) < now {
+            if entry.waiting.isEmpty, !entry.isProbing, entry.retryAt + .seconds(10) < now {
                 self.held[topic] = nil
             } else {
                 self.held[topic] = entry
@@ -217,8 +273,7 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
             return true
         }
         for request in expired { self.unaccount(request) }
-        for request in due.reversed() { self.queue.prepend(request) }
-        guard !due.isEmpty, case .wake(let committer) = self.wakeOne() else { return (expired, nil) }
+        guard due, case .wake(let committer) = self.wakeOne() else { return (expired, nil) }
         return (expired, committer)
     }
 
@@ -242,10 +297,10 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
         return (self.parked, refused)
     }
 
-    /// The first topic of `request` that is held and not due for a retry.
-    private func heldTopic(of request: Request, now: ContinuousClock.Instant) -> String? {
+    /// The first topic of `request` that is held.
+    private func heldTopic(of request: Request) -> String? {
         guard !self.held.isEmpty else { return nil }
-        return request.topics.first { self.held[$0].map { $0.retryAt > now } ?? false }
+        return request.topics.first { self.held[$0] != nil }
     }
 
     private mutating func wakeOne() -> SubmitAction {
@@ -258,10 +313,9 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
         self.queuedBytes -= request.byteCount
     }
 
-    /// How long a held topic's requests wait before the next try: not at all the first
-    /// time, then 10 ms doubling up to 250 ms.
+    /// How long a held topic's requests wait before the next probe: 10 ms, doubling up to
+    /// 250 ms.
     static func backoff(attempts: Int) -> Duration {
-        guard attempts > 1 else { return .zero }
-        return .milliseconds(min(250, 10 << min(attempts - 2, 5)))
+        .milliseconds(min(250, 10 << min(max(attempts - 1, 0), 5)))
     }
 }

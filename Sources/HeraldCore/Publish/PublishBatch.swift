@@ -79,8 +79,8 @@ struct PublishBatch {
     /// The batch's distinct topics.
     var topics: Set<String> { Set(self.items.map(\.topic)) }
 
-    /// The parameters of `herald.publish_items` after its first (`p_skip_locked`).
-    func bindings(slot: UUID, marker: UUID, previous: UUID) -> PostgresBindings {
+    /// The parameters of `herald.publish_items`.
+    func bindings(skipLocked: Bool, slot: UUID, marker: UUID, previous: UUID) -> PostgresBindings {
         var requests: [Int32] = []
         var topics: [String] = []
         var events: [String] = []
@@ -97,6 +97,7 @@ struct PublishBatch {
             keys.append(item.idempotencyKey)
         }
         var bindings = PostgresBindings()
+        bindings.append(skipLocked)
         bindings.append(slot)
         bindings.append(marker)
         bindings.append(previous)

@@ -6,18 +6,21 @@ import Synchronization
 import struct Foundation.UUID
 
 extension Publisher {
-    /// The statement every batch runs (see `herald.publish_items` in migrations/).
+    /// The statement every batch runs (see `herald.publish_items` in migrations/); `$1`
+    /// says whether to skip topics other transactions hold (a probe) or wait for them.
     static let publishSQL = """
         SELECT ord, seq, id, created_at, expires_at, replayed, event, data, deferred
-        FROM herald.publish_items(true, $1::uuid, $2::uuid, $3::uuid, $4::int4[], $5::text[], $6::text[], $7::text[], $8::int4[], $9::text[])
+        FROM herald.publish_items($1::bool, $2::uuid, $3::uuid, $4::uuid, $5::int4[], $6::text[], $7::text[], $8::text[], $9::int4[], $10::text[])
         """
 
-    /// SQLSTATEs of a batch that failed for a passing reason, having stored nothing: a lock
-    /// or statement time-out, a deadlock, a serialization failure, a slot taken over.
-    static let passingFailures: Set<String> = ["55P03", "57014", "40P01", "40001", "HR001"]
+    /// SQLSTATEs of a batch that failed for a passing reason, having stored nothing: a
+    /// statement time-out, a deadlock, a serialization failure, a slot taken over. (A lock
+    /// time-out is one too, but first finds out which topics are held.)
+    static let passingFailures: Set<String> = ["57014", "40P01", "40001", "HR001"]
 
-    /// Commits one batch and answers its requests (or defers them, or retries them).
-    func commit(_ batch: [Pending], slot: inout PublishSlot) async {
+    /// Commits one batch and answers its requests (or defers them, or retries them). A
+    /// `probing` batch (a held topic's requests) takes no lock it would wait for.
+    func commit(_ batch: [Pending], probing: Bool = false, slot: inout PublishSlot) async {
         let plan = PublishBatch(batch.map(\.items))
         let marker = UUID()
         do {
@@ -32,7 +35,9 @@ extension Publisher {
                 return
             }
             let rows = try await self.pool.query(
-                PostgresQuery(sql: Self.publishSQL, bindings: plan.bindings(slot: slot.id, marker: marker, previous: slot.marker))
+                PostgresQuery(
+                    sql: Self.publishSQL, bindings: plan.bindings(skipLocked: probing, slot: slot.id, marker: marker, previous: slot.marker)
+                )
             )
             slot.marker = marker
             self.transactionItems.record(plan.sent.count)
@@ -60,13 +65,13 @@ extension Publisher {
             pending.answer(.success(results))
         }
         self.publishedCounter.increment(by: published)
+        let held = waiting.isEmpty ? [] : outcome.heldTopics(of: plan)
         if !waiting.isEmpty {
-            // Those topics are held by another transaction (or do not exist yet).
-            let held = outcome.heldTopics(of: plan)
+            // A probe found those topics still held by another transaction (or missing).
             self.knownTopics.withLock { $0.subtract(held) }
             self.deferred(waiting, heldTopics: held)
         }
-        self.committed(topics: plan.topics.subtracting(waiting.isEmpty ? [] : outcome.heldTopics(of: plan)))
+        self.committed(topics: plan.topics.subtracting(held))
     }
 
     /// Decides what a failed batch's requests get.
@@ -77,6 +82,9 @@ extension Publisher {
             await self.resolve(batch, plan, marker: marker, slot: &slot)
         } else if error.isUnavailable {
             self.fail(batch, .databaseUnavailable)
+        } else if error.sqlState == "55P03" {
+            // A lock wait ran out: set aside the topics locked right now, go on with the rest.
+            await self.setAsideHeldTopics(batch, plan)
         } else if let state = error.sqlState, Self.passingFailures.contains(state) {
             if state == "HR001" { slot = PublishSlot() }
             self.logger.debug("batch not committed for a passing reason; retrying", metadata: ["error": "\(error)"])
@@ -96,6 +104,25 @@ extension Publisher {
             // Not the database's availability: find the request at fault by retrying alone.
             self.logger.warning("group commit failed, retrying its requests one by one", metadata: ["error": "\(error)"])
             for pending in batch { await self.commit([pending], slot: &slot) }
+        }
+    }
+
+    /// After a lock time-out: the batch's topics that another transaction holds now (a
+    /// `SKIP LOCKED` look, whose locks go with its statement) become held, their requests
+    /// wait aside; the other requests are retried at once.
+    private func setAsideHeldTopics(_ batch: [Pending], _ plan: PublishBatch) async {
+        do {
+            let topics = plan.topics.sorted()
+            let rows = try await self.pool.query(
+                PostgresQuery("SELECT name FROM herald.topics WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE SKIP LOCKED", topics)
+            )
+            let free = Set(try rows.map { try $0.decode(String.self, at: 0) })
+            let held = plan.topics.subtracting(free)
+            self.logger.debug("topics held by another transaction", metadata: ["topics": "\(held.sorted())"])
+            self.deferred(batch.filter { !held.isDisjoint(with: $0.topics) }, heldTopics: held)
+            self.retry(batch.filter { held.isDisjoint(with: $0.topics) })
+        } catch {
+            self.retry(batch)
         }
     }
 

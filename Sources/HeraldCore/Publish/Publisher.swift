@@ -18,10 +18,12 @@ import struct Foundation.UUID
 ///
 /// Nothing waits without a bound (see `GroupCommitStateMachine`): the queue has a size,
 /// every request a deadline (`publishTimeout`), and a topic that another transaction holds
-/// delays only its own publishes: the batch skips it (its requests come back deferred),
-/// commits the rest, and the deferred requests are retried with back-off until their
-/// deadline. A connection lost while a batch commits is not taken for a failure: the
-/// batch's slot tells whether it committed (`Publisher+Outcome`).
+/// delays only its own publishes: a batch waits for a topic's lock at most the publish
+/// pool's `lock_timeout` (250 ms); when that runs out the topics locked at that moment are
+/// held, their requests set aside and probed alone, without waiting, with back-off until
+/// their deadline, and the rest of the batch is retried at once. A connection lost while a
+/// batch commits is not taken for a failure: the batch's slot tells whether it committed
+/// (`Publisher+Outcome`).
 ///
 /// `submit` needs no task of its own: the answer comes through a callback. Run the
 /// publisher as a service: `run()` commits until graceful shutdown, then refuses new
@@ -176,10 +178,10 @@ public final class Publisher: Service, Sendable {
     private func commitLoop() async {
         var slot = PublishSlot()
         while true {
-            let (batch, expired) = self.state.withLock { $0.nextBatch(now: .now) }
-            self.refuseExpired(expired)
-            if !batch.isEmpty {
-                await self.commit(batch, slot: &slot)
+            let next = self.state.withLock { $0.nextBatch(now: .now) }
+            self.refuseExpired(next.expired)
+            if !next.requests.isEmpty {
+                await self.commit(next.requests, probing: next.probe != nil, slot: &slot)
                 continue
             }
             let stop = await withCheckedContinuation { (committer: Committer) in
@@ -193,7 +195,7 @@ public final class Publisher: Service, Sendable {
         }
     }
 
-    /// Answers requests past their deadline, and hands back held topics' requests whose
+    /// Answers requests past their deadline, and wakes a committer for held topics whose
     /// retry is due, every few milliseconds.
     private func tickLoop() async {
         while !Task.isCancelled {

@@ -180,9 +180,8 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
 extension HTTPServerBuilder {
     /// Herald's connections (`HeraldChildChannel`): the router's HTTP/1, WebSocket on
     /// `/v1/ws`, and the fast path for single publishes and event streams.
-    static func herald(routes: FastPathRoutes) -> HTTPServerBuilder {
-        let limit = ConnectionLimit(maximum: routes.configuration.maximumConnections)
-        return .init { responder in
+    static func herald(routes: FastPathRoutes, limit: ConnectionLimit) -> HTTPServerBuilder {
+        .init { responder in
             HeraldChildChannel(
                 responder: responder,
                 configuration: .init(additionalChannelHandlers: [FastPathHandler(routes: routes)]),

@@ -112,7 +112,7 @@ final class SSEStream: Sendable {
             case .closed:
                 return
             }
-            self.loop.execute { self.handler.writeChunk(buffer, whenWritten: written) }
+            self.loop.execute { [written] in self.handler.writeChunk(buffer, whenWritten: written) }
             // The socket is full (a slow reader): wait, so the inbox fills and the
             // subscription falls back to reading PostgreSQL at the reader's pace.
             if !self.handler.isWritable {
