@@ -86,15 +86,19 @@ public struct NotificationStore: Sendable {
     /// byte budget, each with the number of rows the row limit let through (so a page cut
     /// by bytes is told from one that reached the end). `size` is NULL only for rows older
     /// than schema 3; their stored size stands in.
+    ///
+    /// The windows run over the limited rows (an inner query): a window in the query that
+    /// has the `LIMIT` would be computed over every row after the position first.
     static let pageSQL = """
         SELECT \(columns), n.available FROM (
-            SELECT n.*, coalesce(n.size, pg_column_size(n.data)) AS bytes,
-                   sum(coalesce(n.size, pg_column_size(n.data))) OVER (ORDER BY n.seq) AS running,
-                   count(*) OVER () AS available
-            FROM herald.notifications n
-            WHERE n.topic = $1 AND n.seq > $2 AND (n.expires_at IS NULL OR n.expires_at > now())
-            ORDER BY n.seq
-            LIMIT $3
+            SELECT p.*, sum(p.bytes) OVER (ORDER BY p.seq) AS running, count(*) OVER () AS available
+            FROM (
+                SELECT n.*, coalesce(n.size, pg_column_size(n.data)) AS bytes
+                FROM herald.notifications n
+                WHERE n.topic = $1 AND n.seq > $2 AND (n.expires_at IS NULL OR n.expires_at > now())
+                ORDER BY n.seq
+                LIMIT $3
+            ) p
         ) n
         WHERE n.running - n.bytes < $4
         ORDER BY n.seq
