@@ -153,6 +153,20 @@ struct CursorPolicyTests {
         #expect((next.json["notifications"] as? [[String: Any]])?.map { $0["seq"] as? Int } == [2])
     }
 
+    @Test("a stored cursor past the topic's last seq (a database restored from an older backup) counts as the last seq: nothing published next is skipped")
+    func storedCursorPastTheHead() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        _ = try await SSETests.publish(server, "restored", "1")
+        _ = try await TestHTTP.get("\(server.baseURL)/v1/poll?topics=restored&client=dana")
+        _ = try await TestDatabase(url: server.databaseURL).query("UPDATE herald.cursors SET seq = 999 WHERE client = 'dana'")
+        let caughtUp = try await TestHTTP.get("\(server.baseURL)/v1/poll?topics=restored&client=dana")
+        #expect(caughtUp.json["cursor"] as? String == "restored:1")
+        _ = try await SSETests.publish(server, "restored", "2")
+        let polled = try await TestHTTP.get("\(server.baseURL)/v1/poll?topics=restored&client=dana")
+        #expect((polled.json["notifications"] as? [[String: Any]])?.map { $0["seq"] as? Int } == [2])
+    }
+
     @Test("a stored cursor moves with completed writes only: a client that stopped reading and left resumes from what its socket took, losing nothing")
     func cursorFollowsCompletedWrites() async throws {
         let server = try await TestServer.start { $0.server.maximumPayload = 2 << 20 }

@@ -2,8 +2,8 @@
 /// WebSocket): where delivery starts, which explicit positions are refused, and when a
 /// client's stored cursor moves.
 ///
-/// - A start per topic is the explicit cursor, else the client's stored cursor, else
-///   "now" (the topic's last seq).
+/// - A start per topic is the explicit cursor, else the client's stored cursor (at most
+///   the topic's last seq), else "now" (the topic's last seq).
 /// - An explicit position past a topic's last seq names notifications that do not exist;
 ///   taken as it is, it would skip every one up to it without a reset. It is refused
 ///   (`invalid_cursor`) and never stored.
@@ -44,7 +44,10 @@ public struct CursorPolicy: Sendable {
         }
         var start = Cursor()
         for topic in topics {
-            start[topic] = explicit[topic] ?? stored[topic] ?? heads[topic] ?? 0
+            let head = heads[topic] ?? 0
+            // A stored cursor past the last seq (a database restored from an older backup)
+            // would skip what comes next without a word: it counts as the last seq.
+            start[topic] = explicit[topic] ?? stored[topic].map { min($0, head) } ?? head
         }
         return start
     }

@@ -74,9 +74,10 @@ public final class CursorStore: Service, Sendable {
 
     /// Reads, for a client starting on `topics`, each topic's last seq and the client's
     /// stored cursor (merged with what is recorded and not written yet), and in the same
-    /// statement creates the client's cursor where it has none: at the explicit position,
-    /// else at the last seq ("now"). Nothing is created when an explicit position is past
-    /// its topic's last seq (the caller refuses the request).
+    /// statement creates the client's cursor where it has none (at the explicit position,
+    /// else at the last seq: "now") and brings back to the last seq one stored past it (a
+    /// database restored from an older backup). Nothing changes when an explicit position is
+    /// past its topic's last seq (the caller refuses the request).
     func begin(client: String, topics: [String], explicit: Cursor) async throws -> (heads: [String: Int64], stored: [String: Int64]) {
         let unwritten = self.unwritten(client: client)
         var bindings = PostgresBindings()
@@ -115,8 +116,13 @@ public final class CursorStore: Service, Sendable {
             WHERE r.stored IS NULL AND r.unwritten IS NULL AND NOT EXISTS (SELECT 1 FROM r WHERE r.explicit > r.head)
             ON CONFLICT (client, topic) DO NOTHING
             RETURNING topic, seq
+        ),
+        clamped AS (
+            UPDATE herald.cursors c SET seq = r.head, updated_at = now()
+            FROM r
+            WHERE c.client = $1 AND c.topic = r.topic AND c.seq > r.head AND NOT EXISTS (SELECT 1 FROM r WHERE r.explicit > r.head)
         )
-        SELECT r.topic, r.head, coalesce(c.seq, r.stored) FROM r LEFT JOIN created c ON c.topic = r.topic
+        SELECT r.topic, r.head, least(coalesce(c.seq, r.stored), r.head) FROM r LEFT JOIN created c ON c.topic = r.topic
         """
 
     /// Writes what was recorded; what cannot be written now is kept for the next time.
