@@ -7,28 +7,13 @@
 --    SELECT ... FOR UPDATE) is then retried alone with p_skip_locked: the requests that
 --    touch it come back "deferred" without waiting. herald.publish, the SQL interface,
 --    waits for its topics' locks as before.
--- 2. A publish slot per group-commit connection: each batch claims its slot's row first
---    and leaves its marker there, in the same transaction. After a connection lost while
---    the batch ran, `SELECT ... FOR UPDATE` on the slot waits for that transaction to end
---    and tells whether it committed; when it did not, the caller changes the marker, so
---    the lost statement can never commit afterwards (its claim fails).
+-- 2. With p_report, a batch tells its caller, as notices that arrive before its result,
+--    its transaction id (first thing) and what it did (once its seqs are taken). After a
+--    connection lost while the batch ran, pg_xact_status on that id says whether it
+--    committed, and the second notice which seqs it took: no table is written for this.
 -- 3. notifications.size: the bytes of a row's data, so reads can stop at a byte budget.
 
 ALTER TABLE herald.notifications ADD COLUMN size integer;
-
-CREATE TABLE herald.publish_slots (
-    slot          uuid        PRIMARY KEY,
-    -- The last batch committed through this slot (or a value set by a recovery).
-    marker        uuid        NOT NULL,
-    -- What that batch did: its topics (in name order) and their last seq after it, the
-    -- requests it deferred, and the items that repeated an idempotency key.
-    topics        text[],
-    last_seqs     bigint[],
-    deferred      integer[],
-    replayed_ords integer[],
-    replayed_seqs bigint[],
-    updated_at    timestamptz NOT NULL DEFAULT now()
-);
 
 -- Publishes items in one statement. Item i is (p_topics[i], p_events[i], p_data[i],
 -- p_ttls[i], p_keys[i]) of request p_requests[i] (requests are all-or-nothing; NULL: each
@@ -36,8 +21,9 @@ CREATE TABLE herald.publish_slots (
 -- must be distinct within one call. Returns a row per item: the new notification, the
 -- original one for a repeated idempotency key (replayed), or, with p_skip_locked, nothing
 -- but deferred = true for the items of a request one of whose topics another transaction
--- holds. With p_slot, the batch claims that slot (whose marker must be p_previous) and
--- records p_marker there.
+-- holds. With p_report it raises two notices: 'herald-xid' (detail: the transaction id)
+-- at once, and 'herald-batch' (detail: JSON {topics, last_seqs, deferred, replayed_ords,
+-- replayed_seqs}) once the seqs are taken.
 --
 -- Each topic's seqs come from its row: last_seq + n under the row lock held to COMMIT,
 -- taken in topic-name order by every writer (so no two writers deadlock). One
@@ -47,9 +33,7 @@ CREATE TABLE herald.publish_slots (
 -- linear however many topics a batch has. The plan is generic, made once per session.
 CREATE FUNCTION herald.publish_items(
     p_skip_locked boolean,
-    p_slot        uuid,
-    p_marker      uuid,
-    p_previous    uuid,
+    p_report      boolean,
     p_requests    integer[],
     p_topics      text[],
     p_events      text[],
@@ -82,13 +66,8 @@ DECLARE
     v_last     bigint[];
     v_created  timestamptz[];
 BEGIN
-    IF p_slot IS NOT NULL THEN
-        -- First of all, so that whoever finds the slot unlocked knows this batch is over.
-        PERFORM 1 FROM herald.publish_slots s WHERE s.slot = p_slot AND s.marker = p_previous FOR UPDATE;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'herald: publish slot % was taken over; this batch is not committed', p_slot
-                USING ERRCODE = 'HR001';
-        END IF;
+    IF p_report THEN
+        RAISE NOTICE USING MESSAGE = 'herald-xid', DETAIL = pg_current_xact_id()::text;
     END IF;
 
     IF p_skip_locked THEN
@@ -150,6 +129,16 @@ BEGIN
         FROM bumped b;
     END IF;
 
+    IF p_report THEN
+        RAISE NOTICE USING MESSAGE = 'herald-batch', DETAIL = (
+            SELECT json_build_object(
+                'topics', v_names, 'last_seqs', v_last, 'deferred', v_deferred,
+                'replayed_ords', array_agg(e.ord ORDER BY e.ord), 'replayed_seqs', array_agg(e.seq ORDER BY e.ord))::text
+            FROM unnest(v_existing, p_requests) WITH ORDINALITY AS e(seq, request, ord)
+            WHERE e.seq IS NOT NULL AND (e.request IS NULL OR e.request <> ALL (v_deferred))
+        );
+    END IF;
+
     RETURN QUERY
     WITH input AS (
         SELECT u.topic, u.event, u.data, u.ttl, u.key, u.ord::integer AS ord, v_existing[u.ord] AS existing,
@@ -180,14 +169,6 @@ BEGIN
         INSERT INTO herald.idempotency_keys (topic, key, seq, created_at)
         SELECT topic, key, seq, created_at FROM numbered WHERE key IS NOT NULL
         ON CONFLICT (topic, key) DO UPDATE SET seq = excluded.seq, created_at = excluded.created_at
-    ),
-    marked AS (
-        UPDATE herald.publish_slots s
-        SET marker = p_marker, topics = v_names, last_seqs = v_last, deferred = v_deferred,
-            replayed_ords = (SELECT array_agg(x.ord ORDER BY x.ord) FROM input x WHERE x.existing IS NOT NULL AND NOT x.held),
-            replayed_seqs = (SELECT array_agg(x.existing ORDER BY x.ord) FROM input x WHERE x.existing IS NOT NULL AND NOT x.held),
-            updated_at = now()
-        WHERE s.slot = p_slot
     )
     -- (Data-modifying CTEs run to completion whether or not they are read.)
     SELECT n.ord, n.seq, n.id, n.created_at, n.expires_at, false, NULL::text, NULL::jsonb, false
@@ -230,5 +211,5 @@ RETURNS TABLE (
 LANGUAGE sql
 AS $$
     SELECT p.ord, p.seq, p.id, p.created_at, p.expires_at, p.replayed, p.event, p.data
-    FROM herald.publish_items(false, NULL, NULL, NULL, NULL, p_topics, p_events, p_data, p_ttls, p_keys) p
+    FROM herald.publish_items(false, false, NULL, p_topics, p_events, p_data, p_ttls, p_keys) p
 $$;

@@ -87,8 +87,8 @@ LANGUAGE sql STABLE AS $$
     ORDER BY c.relname
 $$;
 
--- Deletes what retention no longer needs besides partitions: idempotency keys and
--- publish slots older than p_before. Returns the keys deleted.
+-- Deletes what retention no longer needs besides partitions: idempotency keys older
+-- than p_before. Returns the keys deleted.
 CREATE FUNCTION herald.prune_before(p_before timestamptz)
 RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -97,7 +97,6 @@ DECLARE
 BEGIN
     DELETE FROM herald.idempotency_keys WHERE created_at < p_before;
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
-    DELETE FROM herald.publish_slots WHERE updated_at < least(p_before, now() - interval '1 day');
     RETURN v_deleted;
 END
 $$;

@@ -93,7 +93,10 @@ public final class HeraldInstance: Sendable {
                 applicationName: "herald-publish",
                 // A batch skips topics other transactions hold, so it waits for no row lock;
                 // any other lock it meets (rare) fails it fast, and it is retried.
-                sessionSettings: [generic, ("statement_timeout", "\(publishTimeout)ms"), ("lock_timeout", "250ms")],
+                // (Notices must reach it: a batch reports itself that way, see Publisher+Outcome.)
+                sessionSettings: [
+                    generic, ("statement_timeout", "\(publishTimeout)ms"), ("lock_timeout", "250ms"), ("client_min_messages", "notice"),
+                ],
                 leaseTimeout: configuration.publisher.publishTimeout
             ),
             logger: logger

@@ -4,7 +4,7 @@ import struct Foundation.UUID
 
 /// One group-commit transaction's items, as `herald.publish_items` takes them, and the
 /// reading of its answer: the rows it returned, or, when that answer was lost with the
-/// connection, the publish slot the batch wrote.
+/// connection, what the batch reported of itself (`BatchReport`).
 ///
 /// Items are numbered across the batch's requests. An item repeating the (topic,
 /// idempotency key) of an earlier item in the batch is not sent: it gets that item's
@@ -79,8 +79,8 @@ struct PublishBatch {
     /// The batch's distinct topics.
     var topics: Set<String> { Set(self.items.map(\.topic)) }
 
-    /// The parameters of `herald.publish_items`.
-    func bindings(skipLocked: Bool, slot: UUID, marker: UUID, previous: UUID) -> PostgresBindings {
+    /// The parameters of `herald.publish_items` (but `p_report`).
+    func bindings(skipLocked: Bool) -> PostgresBindings {
         var requests: [Int32] = []
         var topics: [String] = []
         var events: [String] = []
@@ -98,9 +98,6 @@ struct PublishBatch {
         }
         var bindings = PostgresBindings()
         bindings.append(skipLocked)
-        bindings.append(slot)
-        bindings.append(marker)
-        bindings.append(previous)
         bindings.append(requests)
         bindings.append(topics)
         bindings.append(events)
@@ -151,9 +148,9 @@ struct PublishBatch {
         return try self.completed(results, deferredGroups: deferred)
     }
 
-    /// The seq of every sent item of a batch that committed, from what its publish slot
-    /// recorded: the topics' last seqs after it, the request groups it deferred, and the
-    /// items (by ord) that repeated an idempotency key, with their original seqs. New items
+    /// The seq of every sent item of a batch that committed, from what it reported: the
+    /// topics' last seqs after it, the request groups it deferred, and the items (by ord)
+    /// that repeated an idempotency key, with their original seqs. New items
     /// of a topic took consecutive seqs in batch order, ending at the topic's last seq.
     /// Items of deferred requests have none.
     func seqs(lastSeqs: [String: Int64], deferredGroups: Set<Int>, replayed: [Int: Int64]) -> [(index: Int, seq: Int64, replayed: Bool)] {

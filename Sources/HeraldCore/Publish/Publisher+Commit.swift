@@ -3,28 +3,25 @@ import Logging
 import Metrics
 import Synchronization
 
-import struct Foundation.UUID
-
 extension Publisher {
     /// The statement every batch runs (see `herald.publish_items` in migrations/); `$1`
     /// says whether to skip topics other transactions hold (a probe) or wait for them.
+    /// It reports its transaction id and seqs as notices, for `resolve`.
     static let publishSQL = """
         SELECT ord, seq, id, created_at, expires_at, replayed, event, data, deferred
-        FROM herald.publish_items($1::bool, $2::uuid, $3::uuid, $4::uuid, $5::int4[], $6::text[], $7::text[], $8::text[], $9::int4[], $10::text[])
+        FROM herald.publish_items($1::bool, true, $2::int4[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::text[])
         """
 
     /// SQLSTATEs of a batch that failed for a passing reason, having stored nothing: a
-    /// statement time-out, a deadlock, a serialization failure, a slot taken over. (A lock
-    /// time-out is one too, but first finds out which topics are held.)
-    static let passingFailures: Set<String> = ["57014", "40P01", "40001", "HR001"]
+    /// statement time-out, a deadlock, a serialization failure. (A lock time-out is one
+    /// too, but first finds out which topics are held.)
+    static let passingFailures: Set<String> = ["57014", "40P01", "40001"]
 
     /// Commits one batch and answers its requests (or defers them, or retries them). A
     /// `probing` batch (a held topic's requests) takes no lock it would wait for.
-    func commit(_ batch: [Pending], probing: Bool = false, slot: inout PublishSlot) async {
+    func commit(_ batch: [Pending], probing: Bool = false) async {
         let plan = PublishBatch(batch.map(\.items))
-        let marker = UUID()
         do {
-            try await self.register(&slot)
             let unknown = self.knownTopics.withLock { known in plan.topics.filter { !known.contains($0) } }
             let held = try await self.createTopics(unknown)
             guard held.isEmpty else {
@@ -34,16 +31,11 @@ extension Publisher {
                 self.retry(batch.filter { held.isDisjoint(with: $0.topics) })
                 return
             }
-            let rows = try await self.pool.query(
-                PostgresQuery(
-                    sql: Self.publishSQL, bindings: plan.bindings(skipLocked: probing, slot: slot.id, marker: marker, previous: slot.marker)
-                )
-            )
-            slot.marker = marker
+            let rows = try await self.pool.query(PostgresQuery(sql: Self.publishSQL, bindings: plan.bindings(skipLocked: probing)))
             self.transactionItems.record(plan.sent.count)
             self.finish(batch, plan, try plan.outcome(from: rows))
         } catch let error as PostgresError {
-            await self.failed(batch, plan, error, marker: marker, slot: &slot)
+            await self.failed(batch, plan, error)
         } catch {
             self.fail(batch, .internalError("publish failed: \(error)"))
         }
@@ -75,18 +67,17 @@ extension Publisher {
     }
 
     /// Decides what a failed batch's requests get.
-    private func failed(_ batch: [Pending], _ plan: PublishBatch, _ error: PostgresError, marker: UUID, slot: inout PublishSlot) async {
+    private func failed(_ batch: [Pending], _ plan: PublishBatch, _ error: PostgresError) async {
         if error.outcomeUnknown {
             // The statement may have committed before the connection went: find out.
             self.logger.warning("connection lost while a batch committed; finding out whether it did", metadata: ["error": "\(error)"])
-            await self.resolve(batch, plan, marker: marker, slot: &slot)
+            await self.resolve(batch, plan, error)
         } else if error.isUnavailable {
             self.fail(batch, .databaseUnavailable)
         } else if error.sqlState == "55P03" {
             // A lock wait ran out: set aside the topics locked right now, go on with the rest.
             await self.setAsideHeldTopics(batch, plan)
         } else if let state = error.sqlState, Self.passingFailures.contains(state) {
-            if state == "HR001" { slot = PublishSlot() }
             self.logger.debug("batch not committed for a passing reason; retrying", metadata: ["error": "\(error)"])
             self.retry(batch)
         } else if error.sqlState == "23514", error.message.contains("no partition") {
@@ -103,7 +94,7 @@ extension Publisher {
         } else {
             // Not the database's availability: find the request at fault by retrying alone.
             self.logger.warning("group commit failed, retrying its requests one by one", metadata: ["error": "\(error)"])
-            for pending in batch { await self.commit([pending], slot: &slot) }
+            for pending in batch { await self.commit([pending]) }
         }
     }
 
@@ -128,15 +119,6 @@ extension Publisher {
 
     func fail(_ batch: [Pending], _ error: HeraldError) {
         for pending in batch { pending.answer(.failure(error)) }
-    }
-
-    /// Creates the slot's row, once.
-    private func register(_ slot: inout PublishSlot) async throws {
-        guard !slot.isRegistered else { return }
-        try await self.pool.query(
-            PostgresQuery("INSERT INTO herald.publish_slots (slot, marker) VALUES ($1::uuid, $2::uuid)", slot.id, slot.marker)
-        )
-        slot.isRegistered = true
     }
 
     /// Creates the rows of `unknown` topics (not known to exist) in a transaction of their

@@ -22,8 +22,8 @@ import struct Foundation.UUID
 /// pool's `lock_timeout` (250 ms); when that runs out the topics locked at that moment are
 /// held, their requests set aside and probed alone, without waiting, with back-off until
 /// their deadline, and the rest of the batch is retried at once. A connection lost while a
-/// batch commits is not taken for a failure: the batch's slot tells whether it committed
-/// (`Publisher+Outcome`).
+/// batch commits is not taken for a failure: what the batch reported of itself tells
+/// whether it committed (`Publisher+Outcome`).
 ///
 /// `submit` needs no task of its own: the answer comes through a callback. Run the
 /// publisher as a service: `run()` commits until graceful shutdown, then refuses new
@@ -176,12 +176,11 @@ public final class Publisher: Service, Sendable {
     public var heldTopics: [String] { self.state.withLock { $0.heldTopics } }
 
     private func commitLoop() async {
-        var slot = PublishSlot()
         while true {
             let next = self.state.withLock { $0.nextBatch(now: .now) }
             self.refuseExpired(next.expired)
             if !next.requests.isEmpty {
-                await self.commit(next.requests, probing: next.probe != nil, slot: &slot)
+                await self.commit(next.requests, probing: next.probe != nil)
                 continue
             }
             let stop = await withCheckedContinuation { (committer: Committer) in
@@ -208,6 +207,7 @@ public final class Publisher: Service, Sendable {
     }
 
     private func refuseExpired(_ expired: [Pending]) {
+        guard !expired.isEmpty else { return }
         let held = Set(self.heldTopics)
         for pending in expired {
             let topic = pending.topics.first { held.contains($0) }

@@ -32,6 +32,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// Whether the connection was lost after the statement was sent: it may have run,
     /// and committed, on the server.
     public var outcomeUnknown = false
+    /// The notices the statement raised before it failed.
+    public var notices: [PostgresNotice] = []
 
     /// Creates an error.
     public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil, hint: String? = nil) {
