@@ -25,6 +25,7 @@ final class TestServer: Sendable {
     }()
 
     /// Starts an instance on a free port; with no URL, on a fresh database of its own.
+    /// Returns once it is ready: listening on its port and on its LISTEN connection.
     static func start(
         databaseURL: String? = nil,
         configure: (inout HeraldInstance.Configuration) -> Void = { _ in }
@@ -50,6 +51,16 @@ final class TestServer: Sendable {
         guard let port = await iterator.next(), port > 0 else {
             task.cancel()
             throw TestFailure("the server did not start")
+        }
+        // Ready as /readyz means it: a long-poll or stream opened before the LISTEN
+        // connection is up is only woken when it comes up (seconds on a loaded machine).
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !instance.dispatcher.isListening {
+            guard ContinuousClock.now < deadline else {
+                await group.triggerGracefulShutdown()
+                throw TestFailure("the server's LISTEN connection did not come up within 20 s")
+            }
+            try await Task.sleep(for: .milliseconds(10))
         }
         return TestServer(instance: instance, port: port, databaseURL: url, group: group, task: task)
     }
