@@ -20,9 +20,11 @@ import NIOHTTPTypes
 ///
 /// Pipelined requests keep their order: a request handled here waits until the responses
 /// to the requests before it have gone out, and requests after it wait for its response.
-/// Meanwhile the handler stops reading (NIO's read gating), so a client that pipelines
-/// without waiting for answers is held back by TCP, not buffered: what is held is at most
-/// what one read decoded.
+/// What arrives meanwhile is held, and once something is held the handler stops reading
+/// (NIO's read gating), so a client that pipelines without waiting for answers is held back
+/// by TCP, not buffered: what is held is at most what two reads decoded. (A client that
+/// waits for its answers, as nearly all do, sends nothing meanwhile: reading stays on, and
+/// costs no re-registration with epoll per request.)
 final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
     // @unchecked Sendable: NIO calls a handler only on its channel's event loop, and every
     // other use (completions of publishes, SSE writes) hops there with `eventLoop.execute`.
@@ -170,7 +172,13 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     func read(context: ChannelHandlerContext) {
         switch self.state {
         case .holding, .answering:
-            // An answer of ours is pending: what the client sends next waits in its socket.
+            guard !self.held.isEmpty else {
+                // Nothing came while an answer of ours is pending (a client waiting for it).
+                context.read()
+                return
+            }
+            // An answer of ours is pending and the client sent more: what it sends next
+            // waits in its socket.
             self.readHeld = true
         case .idle, .passing, .readingPublish, .readingSubscribe, .streaming:
             context.read()
