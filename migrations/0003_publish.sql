@@ -7,23 +7,21 @@
 --    SELECT ... FOR UPDATE) is then retried alone with p_skip_locked: the requests that
 --    touch it come back "deferred" without waiting. herald.publish, the SQL interface,
 --    waits for its topics' locks as before.
--- 2. With p_report, a batch tells its caller, as notices that arrive before its result,
---    its transaction id (first thing) and what it did (once its seqs are taken). After a
---    connection lost while the batch ran, pg_xact_status on that id says whether it
---    committed, and the second notice which seqs it took: no table is written for this.
+-- 2. The caller may choose the notifications' ids (p_ids). Herald does: after a
+--    connection lost while a batch ran, and once that connection's server process is
+--    gone, the ids it finds in the log are what the batch stored. Nothing is written for
+--    this but the rows themselves.
 -- 3. notifications.size: the bytes of a row's data, so reads can stop at a byte budget.
 
 ALTER TABLE herald.notifications ADD COLUMN size integer;
 
--- Publishes items in one statement. Item i is (p_topics[i], p_events[i], p_data[i],
--- p_ttls[i], p_keys[i]) of request p_requests[i] (requests are all-or-nothing; NULL: each
--- item alone). Events, ttls and keys may be NULL; data is JSON text. (topic, key) pairs
--- must be distinct within one call. Returns a row per item: the new notification, the
--- original one for a repeated idempotency key (replayed), or, with p_skip_locked, nothing
--- but deferred = true for the items of a request one of whose topics another transaction
--- holds. With p_report it raises two notices: 'herald-xid' (detail: the transaction id)
--- at once, and 'herald-batch' (detail: JSON {topics, last_seqs, deferred, replayed_ords,
--- replayed_seqs}) once the seqs are taken.
+-- Publishes items in one statement. Item i is (p_topics[i], p_ids[i], p_events[i],
+-- p_data[i], p_ttls[i], p_keys[i]) of request p_requests[i] (requests are all-or-nothing;
+-- NULL: each item alone). Ids (NULL: random), events, ttls and keys may be NULL; data is
+-- JSON text. (topic, key) pairs must be distinct within one call. Returns a row per
+-- item: the new notification, the original one for a repeated idempotency key
+-- (replayed), or, with p_skip_locked, nothing but deferred = true for the items of a
+-- request one of whose topics another transaction holds.
 --
 -- Each topic's seqs come from its row: last_seq + n under the row lock held to COMMIT,
 -- taken in topic-name order by every writer (so no two writers deadlock). One
@@ -33,9 +31,9 @@ ALTER TABLE herald.notifications ADD COLUMN size integer;
 -- linear however many topics a batch has. The plan is generic, made once per session.
 CREATE FUNCTION herald.publish_items(
     p_skip_locked boolean,
-    p_report      boolean,
     p_requests    integer[],
     p_topics      text[],
+    p_ids         uuid[],
     p_events      text[],
     p_data        text[],
     p_ttls        integer[],
@@ -66,10 +64,6 @@ DECLARE
     v_last     bigint[];
     v_created  timestamptz[];
 BEGIN
-    IF p_report THEN
-        RAISE NOTICE USING MESSAGE = 'herald-xid', DETAIL = pg_current_xact_id()::text;
-    END IF;
-
     IF p_skip_locked THEN
         -- The rows exist (the caller creates missing topics first). Take those free now, in
         -- name order; a request touching one that is not (held, or missing) is deferred.
@@ -129,19 +123,9 @@ BEGIN
         FROM bumped b;
     END IF;
 
-    IF p_report THEN
-        RAISE NOTICE USING MESSAGE = 'herald-batch', DETAIL = (
-            SELECT json_build_object(
-                'topics', v_names, 'last_seqs', v_last, 'deferred', v_deferred,
-                'replayed_ords', array_agg(e.ord ORDER BY e.ord), 'replayed_seqs', array_agg(e.seq ORDER BY e.ord))::text
-            FROM unnest(v_existing, p_requests) WITH ORDINALITY AS e(seq, request, ord)
-            WHERE e.seq IS NOT NULL AND (e.request IS NULL OR e.request <> ALL (v_deferred))
-        );
-    END IF;
-
     RETURN QUERY
     WITH input AS (
-        SELECT u.topic, u.event, u.data, u.ttl, u.key, u.ord::integer AS ord, v_existing[u.ord] AS existing,
+        SELECT u.topic, p_ids[u.ord] AS id, u.event, u.data, u.ttl, u.key, u.ord::integer AS ord, v_existing[u.ord] AS existing,
                (u.request IS NOT NULL AND u.request = ANY (v_deferred)) AS held
         FROM unnest(p_requests, p_topics, p_events, p_data, p_ttls, p_keys)
              WITH ORDINALITY AS u(request, topic, event, data, ttl, key, ord)
@@ -154,7 +138,7 @@ BEGIN
         WHERE i.existing IS NULL AND NOT i.held
     ),
     numbered AS (
-        SELECT r.ord, r.topic, v_last[r.tix] - v_counts[r.tix] + r.rn AS seq, gen_random_uuid() AS id,
+        SELECT r.ord, r.topic, v_last[r.tix] - v_counts[r.tix] + r.rn AS seq, coalesce(r.id, gen_random_uuid()) AS id,
                coalesce(r.event, 'message') AS event, r.data::jsonb AS data, octet_length(r.data) AS size,
                v_created[r.tix] AS created_at,
                v_created[r.tix] + make_interval(secs => r.ttl) AS expires_at,
@@ -211,5 +195,5 @@ RETURNS TABLE (
 LANGUAGE sql
 AS $$
     SELECT p.ord, p.seq, p.id, p.created_at, p.expires_at, p.replayed, p.event, p.data
-    FROM herald.publish_items(false, false, NULL, p_topics, p_events, p_data, p_ttls, p_keys) p
+    FROM herald.publish_items(false, NULL, p_topics, NULL, p_events, p_data, p_ttls, p_keys) p
 $$;

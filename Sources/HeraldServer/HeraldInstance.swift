@@ -91,12 +91,9 @@ public final class HeraldInstance: Sendable {
                 connectionString: configuration.databaseURL,
                 maximumConnections: max(1, configuration.publisher.committers) + 1,
                 applicationName: "herald-publish",
-                // A batch skips topics other transactions hold, so it waits for no row lock;
-                // any other lock it meets (rare) fails it fast, and it is retried.
-                // (Notices must reach it: a batch reports itself that way, see Publisher+Outcome.)
-                sessionSettings: [
-                    generic, ("statement_timeout", "\(publishTimeout)ms"), ("lock_timeout", "250ms"), ("client_min_messages", "notice"),
-                ],
+                // A batch waits for its topics' locks at most 250 ms; then the topics held at
+                // that moment are set aside and probed without waiting (see Publisher).
+                sessionSettings: [generic, ("statement_timeout", "\(publishTimeout)ms"), ("lock_timeout", "250ms")],
                 leaseTimeout: configuration.publisher.publishTimeout
             ),
             logger: logger

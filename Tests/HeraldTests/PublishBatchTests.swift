@@ -1,7 +1,8 @@
+import Foundation
 @testable import HeraldCore
 import Testing
 
-@Suite("A batch's report of itself, read back after a lost answer")
+@Suite("A group-commit batch: items, ids, groups")
 struct PublishBatchTests {
     static func item(_ topic: String, key: String? = nil) throws -> PublishItem {
         var item = try Array(#"{"data":1}"#.utf8).withUnsafeBytes { raw in
@@ -11,27 +12,24 @@ struct PublishBatchTests {
         return item
     }
 
-    @Test("the report's JSON is read, null arrays included; anything else is refused")
-    func reportParsing() {
-        let report = BatchReport(json: #"{"topics": ["a", "b"], "last_seqs": [5, 9], "deferred": [2], "replayed_ords": [3], "replayed_seqs": [1]}"#)
-        #expect(report?.lastSeqs == ["a": 5, "b": 9])
-        #expect(report?.deferredGroups == [2])
-        #expect(report?.replayed == [3: 1])
-        let empty = BatchReport(json: #"{"topics": null, "last_seqs": null, "deferred": [], "replayed_ords": null, "replayed_seqs": null}"#)
-        #expect(empty == BatchReport(json: "{}"))
-        #expect(BatchReport(json: #"{"topics": ["a"], "last_seqs": []}"#) == nil)
-        #expect(BatchReport(json: "not json") == nil)
+    @Test("every item sent carries an id of its own, which is what finds it in the log after a lost answer")
+    func ids() throws {
+        let batch = PublishBatch([[try Self.item("a"), try Self.item("a", key: "k")], [try Self.item("b", key: "k"), try Self.item("a", key: "k")]])
+        #expect(batch.sent == [0, 1, 2])
+        #expect(batch.ids.count == 3)
+        #expect(Set(batch.ids).count == 3)
+        #expect(PublishBatch([[try Self.item("a")]]).ids != PublishBatch([[try Self.item("a")]]).ids)
     }
 
-    @Test("seqs follow from the report: new items of a topic end at its last seq, in batch order; replays keep theirs; deferred requests get none")
-    func seqsFromReport() throws {
-        // Requests: [a, b, a], [b], [a with key k] (a replay), [c] (deferred).
-        let batch = PublishBatch([
-            [try Self.item("a"), try Self.item("b"), try Self.item("a")], [try Self.item("b")], [try Self.item("a", key: "k")],
-            [try Self.item("c")],
-        ])
-        let seqs = batch.seqs(lastSeqs: ["a": 12, "b": 7], deferredGroups: [3], replayed: [5: 3])
-        #expect(seqs.map { "\($0.index):\($0.seq)\($0.replayed ? "r" : "")" } == ["0:11", "1:6", "2:12", "3:7", "4:3r"])
+    @Test("ids are version 4 UUIDs, all different")
+    func version4() {
+        let ids = UUID.version4(count: 10_000) + UUID.version4(count: 10_000)
+        #expect(Set(ids).count == 20_000)
+        for id in ids.prefix(100) {
+            let text = id.uuidString
+            #expect(Array(text)[14] == "4", "\(text)")
+            #expect("89AB".contains(Array(text)[19]), "\(text)")
+        }
     }
 
     @Test("requests linked by a repeated key form one group, deferred together")

@@ -159,6 +159,68 @@ extension IsolatedTests {
             #expect(try await TestDatabase(url: direct).seqs("lost") == [1, 2])
         }
 
+        @Test("a lost answer of a committed batch that repeated an idempotency key: 201, the repeat with its original, the new item with its new seq")
+        func lostAnswerOfABatchWithARepeat() async throws {
+            let admin = try await TestCluster.shared.adminConnectionString()
+            let socketDirectory = try #require(admin.split(separator: " ").first { $0.hasPrefix("host=") }.map { String($0.dropFirst(5)) })
+            let proxy = try PostgresProxy(socketDirectory: socketDirectory)
+            let direct = try await TestCluster.shared.makeDatabase()
+            let name = try #require(direct.split(separator: " ").first { $0.hasPrefix("dbname=") }.map { String($0.dropFirst(7)) })
+            let server = try await TestServer.start(databaseURL: proxy.connectionString(database: name)) { $0.publisher.committers = 1 }
+            defer { Task { await server.stop() } }
+            // The topics exist; the next statement the publisher runs is a batch.
+            let first = try await TestHTTP.postJSON(
+                "\(server.baseURL)/v1/notifications",
+                #"{"notifications":[{"topic":"kept","data":"original","idempotency_key":"k1"},{"topic":"other","data":"first"}]}"#
+            )
+            #expect(first.status == 201)
+            proxy.loseNextCommitAnswer(application: "herald-publish")
+            let answer = try await TestHTTP.postJSON(
+                "\(server.baseURL)/v1/notifications",
+                #"{"notifications":[{"topic":"kept","data":"again","idempotency_key":"k1"},{"topic":"kept","data":"new"},{"topic":"other","data":"new too"}]}"#
+            )
+            #expect(proxy.hasLostAnswer, "the proxy never dropped an answer")
+            #expect(answer.status == 201, "\(answer.text)")
+            let items = try #require(answer.json["notifications"] as? [[String: Any]])
+            #expect(items.map { $0["seq"] as? Int } == [1, 2, 2])
+            #expect(items.map { $0["data"] as? String } == ["original", "new", "new too"])
+            let original = try #require((first.json["notifications"] as? [[String: Any]])?.first)
+            #expect(items[0]["id"] as? String == original["id"] as? String)
+            #expect(try await TestDatabase(url: direct).seqs("kept") == [1, 2])
+            #expect(try await TestDatabase(url: direct).seqs("other") == [1, 2])
+        }
+
+        @Test("a connection lost while its batch still runs on the server: the batch is ended there before the answer, which is then 503 with nothing stored, and stays true")
+        func lostConnectionWhileTheBatchRuns() async throws {
+            let admin = try await TestCluster.shared.adminConnectionString()
+            let socketDirectory = try #require(admin.split(separator: " ").first { $0.hasPrefix("host=") }.map { String($0.dropFirst(5)) })
+            let proxy = try PostgresProxy(socketDirectory: socketDirectory)
+            let direct = try await TestCluster.shared.makeDatabase()
+            let name = try #require(direct.split(separator: " ").first { $0.hasPrefix("dbname=") }.map { String($0.dropFirst(7)) })
+            let server = try await TestServer.start(databaseURL: proxy.connectionString(database: name)) { $0.publisher.committers = 1 }
+            defer { Task { await server.stop() } }
+            _ = try await SSETests.publish(server, "slow", "1")
+            // From now on a batch to 'slow' runs 2 s on the server; left alone, it would commit then.
+            let database = TestDatabase(url: direct)
+            _ = try await database.query(
+                """
+                CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.topic = 'slow' THEN PERFORM pg_sleep(2); END IF;
+                    RETURN NEW;
+                END $$
+                """
+            )
+            _ = try await database.query("CREATE TRIGGER slow AFTER INSERT ON herald.notifications FOR EACH ROW EXECUTE FUNCTION public.slow()")
+            proxy.cutAfterNextStatement(application: "herald-publish")
+            let answer = try await TestHTTP.postJSON("\(server.baseURL)/v1/topics/slow/notifications", #"{"data":2}"#)
+            #expect(proxy.hasCut, "the proxy never cut a connection")
+            #expect(answer.status == 503, "\(answer.text)")
+            #expect(answer.text.contains("nothing was stored"))
+            try await Task.sleep(for: .seconds(3))
+            #expect(try await database.seqs("slow") == [1])
+        }
+
         @Test("a connection lost during a batch that did not commit is answered 503, saying nothing was stored, and nothing was")
         func lostConnectionWithoutCommit() async throws {
             let server = try await TestServer.start()

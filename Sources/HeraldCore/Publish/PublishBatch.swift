@@ -3,8 +3,10 @@ import HeraldPostgres
 import struct Foundation.UUID
 
 /// One group-commit transaction's items, as `herald.publish_items` takes them, and the
-/// reading of its answer: the rows it returned, or, when that answer was lost with the
-/// connection, what the batch reported of itself (`BatchReport`).
+/// reading of its answer.
+///
+/// Each item sent has its notification id chosen here: when the answer is lost with the
+/// connection, the ids found in the log tell what the batch stored (`Publisher+Outcome`).
 ///
 /// Items are numbered across the batch's requests. An item repeating the (topic,
 /// idempotency key) of an earlier item in the batch is not sent: it gets that item's
@@ -17,6 +19,8 @@ struct PublishBatch {
     let requestOf: [Int]
     /// The items sent, by index into `items`; item `sent[i]` is `ord` i + 1 in SQL.
     let sent: [Int]
+    /// The notification id of each item sent (`ids[i]` for `sent[i]`).
+    let ids: [UUID]
     /// Items not sent, each with the earlier item it repeats.
     let repeatOf: [Int: Int]
     /// The number of requests.
@@ -25,7 +29,8 @@ struct PublishBatch {
     /// database defers together.
     let groupOf: [Int]
 
-    private struct KeyedItem: Hashable {
+    /// An idempotency key, with its topic.
+    struct KeyedItem: Hashable {
         var topic: String
         var key: String
     }
@@ -66,6 +71,7 @@ struct PublishBatch {
         self.items = items
         self.requestOf = requestOf
         self.sent = sent
+        self.ids = UUID.version4(count: sent.count)
         self.repeatOf = repeatOf
         self.requestCount = requests.count
         self.groupOf = groupOf.indices.map(root)
@@ -79,7 +85,7 @@ struct PublishBatch {
     /// The batch's distinct topics.
     var topics: Set<String> { Set(self.items.map(\.topic)) }
 
-    /// The parameters of `herald.publish_items` (but `p_report`).
+    /// The parameters of `herald.publish_items`.
     func bindings(skipLocked: Bool) -> PostgresBindings {
         var requests: [Int32] = []
         var topics: [String] = []
@@ -100,6 +106,7 @@ struct PublishBatch {
         bindings.append(skipLocked)
         bindings.append(requests)
         bindings.append(topics)
+        bindings.append(self.ids)
         bindings.append(events)
         bindings.append(data)
         bindings.append(ttls)
@@ -146,32 +153,6 @@ struct PublishBatch {
             )
         }
         return try self.completed(results, deferredGroups: deferred)
-    }
-
-    /// The seq of every sent item of a batch that committed, from what it reported: the
-    /// topics' last seqs after it, the request groups it deferred, and the items (by ord)
-    /// that repeated an idempotency key, with their original seqs. New items
-    /// of a topic took consecutive seqs in batch order, ending at the topic's last seq.
-    /// Items of deferred requests have none.
-    func seqs(lastSeqs: [String: Int64], deferredGroups: Set<Int>, replayed: [Int: Int64]) -> [(index: Int, seq: Int64, replayed: Bool)] {
-        let deferred = self.requests(inGroups: deferredGroups)
-        var newCount: [String: Int64] = [:]
-        for (offset, index) in self.sent.enumerated() where !deferred.contains(self.requestOf[index]) && replayed[offset + 1] == nil {
-            newCount[self.items[index].topic, default: 0] += 1
-        }
-        var taken: [String: Int64] = [:]
-        var seqs: [(index: Int, seq: Int64, replayed: Bool)] = []
-        for (offset, index) in self.sent.enumerated() where !deferred.contains(self.requestOf[index]) {
-            if let seq = replayed[offset + 1] {
-                seqs.append((index, seq, true))
-                continue
-            }
-            let topic = self.items[index].topic
-            taken[topic, default: 0] += 1
-            let last = lastSeqs[topic] ?? 0
-            seqs.append((index, last - newCount[topic, default: 0] + taken[topic, default: 0], false))
-        }
-        return seqs
     }
 
     /// Gives repeats within the batch their original's result; checks every item of a

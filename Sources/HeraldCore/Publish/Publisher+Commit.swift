@@ -6,10 +6,9 @@ import Synchronization
 extension Publisher {
     /// The statement every batch runs (see `herald.publish_items` in migrations/); `$1`
     /// says whether to skip topics other transactions hold (a probe) or wait for them.
-    /// It reports its transaction id and seqs as notices, for `resolve`.
     static let publishSQL = """
         SELECT ord, seq, id, created_at, expires_at, replayed, event, data, deferred
-        FROM herald.publish_items($1::bool, true, $2::int4[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::text[])
+        FROM herald.publish_items($1::bool, $2::int4[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::int4[], $8::text[])
         """
 
     /// SQLSTATEs of a batch that failed for a passing reason, having stored nothing: a
@@ -21,6 +20,7 @@ extension Publisher {
     /// `probing` batch (a held topic's requests) takes no lock it would wait for.
     func commit(_ batch: [Pending], probing: Bool = false) async {
         let plan = PublishBatch(batch.map(\.items))
+        let sentAt = ContinuousClock.now
         do {
             let unknown = self.knownTopics.withLock { known in plan.topics.filter { !known.contains($0) } }
             let held = try await self.createTopics(unknown)
@@ -35,7 +35,7 @@ extension Publisher {
             self.transactionItems.record(plan.sent.count)
             self.finish(batch, plan, try plan.outcome(from: rows))
         } catch let error as PostgresError {
-            await self.failed(batch, plan, error)
+            await self.failed(batch, plan, error, sentAt: sentAt)
         } catch {
             self.fail(batch, .internalError("publish failed: \(error)"))
         }
@@ -67,11 +67,11 @@ extension Publisher {
     }
 
     /// Decides what a failed batch's requests get.
-    private func failed(_ batch: [Pending], _ plan: PublishBatch, _ error: PostgresError) async {
+    private func failed(_ batch: [Pending], _ plan: PublishBatch, _ error: PostgresError, sentAt: ContinuousClock.Instant) async {
         if error.outcomeUnknown {
             // The statement may have committed before the connection went: find out.
             self.logger.warning("connection lost while a batch committed; finding out whether it did", metadata: ["error": "\(error)"])
-            await self.resolve(batch, plan, error)
+            await self.resolve(batch, plan, error, sentAt: sentAt)
         } else if error.isUnavailable {
             self.fail(batch, .databaseUnavailable)
         } else if error.sqlState == "55P03" {

@@ -1,56 +1,55 @@
 import HeraldPostgres
 import Logging
 
+import struct Foundation.UUID
+
 extension Publisher {
-    /// Finds out whether `batch`, whose connection was lost while it ran, committed, and
-    /// answers accordingly: its results when it did, `unavailable` with nothing stored when
-    /// it did not, and, only when neither can be known before the requests' deadline,
+    /// How much older than its sending a lost batch's rows may look: a step back of the
+    /// database server's clock, in seconds.
+    static let clockStepAllowance = 1.0
+
+    /// Finds out what `batch`, whose connection was lost while it ran, stored, and answers
+    /// accordingly: its results when it committed, `unavailable` saying nothing was stored
+    /// when it did not, and, only when neither can be known before the requests' deadline,
     /// `unavailable` saying the outcome is unknown.
     ///
-    /// A batch reports, as notices that arrive before its result, its transaction id first
-    /// thing (`herald-xid`) and the seqs it took once it took them (`herald-batch`).
-    /// `pg_xact_status` on that id, asked on whatever server the pool reaches now, tells
-    /// committed, aborted, or still in progress (asked again until it is not). Committed,
-    /// the rows the report names are read back and must carry that transaction id (after a
-    /// failover the id could name another transaction); then the requests get 201.
-    func resolve(_ batch: [Pending], _ plan: PublishBatch, _ error: PostgresError) async {
+    /// The batch chose its notifications' ids (`PublishBatch.ids`). First the server process
+    /// it was sent to must be done with it: gone, idle, or ended from here
+    /// (`pg_terminate_backend`: a statement still running rolls back, a COMMIT under way
+    /// completes first). From then on the log holds all the batch stored or nothing of it,
+    /// on whatever server the pool reaches now (after a failover, what that server has).
+    /// Nothing is written for this but the rows themselves, so it costs a batch nothing.
+    func resolve(_ batch: [Pending], _ plan: PublishBatch, _ error: PostgresError, sentAt: ContinuousClock.Instant) async {
         let unknown = HeraldError(
             .unavailable,
             "the connection to the database was lost while this publish was committing, and whether it was stored "
                 + "could not be found out: retry with the same Idempotency-Key"
         )
-        guard let transaction = error.notices.first(where: { $0.message == "herald-xid" })?.detail,
-            let xid = UInt64(transaction)
-        else {
-            // The statement had not begun (or its first notice was lost with the connection).
+        guard let backend = error.backend else {
             self.fail(batch, unknown)
             return
         }
-        let report = error.notices.first { $0.message == "herald-batch" }?.detail.flatMap(BatchReport.init(json:))
         let deadline = batch.map(\.deadline).max() ?? .now
         var failures = 0
         while ContinuousClock.now < deadline {
             do {
-                let status = try await self.pool.query(PostgresQuery("SELECT pg_xact_status($1::text::xid8)", String(xid)))
-                switch try status.first?.decode(String?.self, at: 0) {
-                case "committed":
-                    guard let report, let outcome = try await self.recoveredOutcome(plan, report, xid: xid) else {
-                        self.fail(batch, unknown)
-                        return
-                    }
-                    self.finish(batch, plan, outcome)
-                    return
-                case "in progress":
-                    // The old connection's server process has not noticed it is gone yet.
+                guard try await self.hasEnded(backend) else {
                     try await Task.sleep(for: .milliseconds(50))
-                default:
-                    // Aborted, or unknown to this server (its history does not have it).
+                    continue
+                }
+                let elapsed = sentAt.duration(to: .now).components
+                let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18 + Self.clockStepAllowance
+                let store = NotificationStore(pool: self.pool)
+                let stored = try await store.notifications(withIDs: plan.ids, topics: plan.topics.sorted(), storedWithin: seconds)
+                guard !stored.isEmpty else {
                     self.fail(batch, HeraldError(.unavailable, "the connection to the database was lost; nothing was stored, retry shortly"))
                     return
                 }
-            } catch let error as PostgresError where error.sqlState == "22023" {
-                // "Transaction ID is in the future": a server that never had it (a failover).
-                self.fail(batch, HeraldError(.unavailable, "the connection to the database was lost; nothing was stored, retry shortly"))
+                guard let outcome = try await self.recoveredOutcome(plan, stored, store) else {
+                    self.fail(batch, unknown)
+                    return
+                }
+                self.finish(batch, plan, outcome)
                 return
             } catch {
                 failures += 1
@@ -61,25 +60,54 @@ extension Publisher {
         self.fail(batch, unknown)
     }
 
-    /// The results of a committed batch whose answer was lost: each item's seq from its
-    /// report, the rest of each notification read back. Nil when a row it names is missing
-    /// or was written by another transaction.
-    private func recoveredOutcome(_ plan: PublishBatch, _ report: BatchReport, xid: UInt64) async throws -> PublishBatch.Outcome? {
-        let seqs = plan.seqs(lastSeqs: report.lastSeqs, deferredGroups: report.deferredGroups, replayed: report.replayed)
-        let keys = seqs.map { (topic: plan.items[$0.index].topic, seq: $0.seq) }
-        let stored = try await NotificationStore(pool: self.pool).notifications(at: keys, writtenBy: seqs.contains { !$0.replayed } ? xid : nil)
+    /// Whether `backend` is done with its statement: gone, idle, or ended now (waiting up
+    /// to 250 ms for it to exit).
+    private func hasEnded(_ backend: PostgresBackend) async throws -> Bool {
+        let rows = try await self.pool.query(
+            PostgresQuery(
+                """
+                SELECT pg_terminate_backend(pid, 250) FROM pg_stat_activity
+                WHERE pid = $1 AND backend_start = $2::timestamptz AND state IS DISTINCT FROM 'idle'
+                """,
+                Int(backend.pid), backend.startedAt
+            )
+        )
+        guard let row = rows.first else { return true }
+        return try row.decode(Bool.self, at: 0)
+    }
+
+    /// The outcome of a batch that committed, from the notifications found by its ids: the
+    /// requests of a group with items found are answered (their other items repeated an
+    /// idempotency key, and get the notification it names); groups with none found were
+    /// deferred (or only repeated keys) and go through again. Nil when a request is found
+    /// in part.
+    private func recoveredOutcome(
+        _ plan: PublishBatch, _ stored: [UUID: Notification], _ store: NotificationStore
+    ) async throws -> PublishBatch.Outcome? {
         var results = [PublishResult?](repeating: nil, count: plan.items.count)
-        for (index, seq, replayed) in seqs {
-            let item = plan.items[index]
-            guard let found = stored[NotificationStore.Key(topic: item.topic, seq: seq)], replayed || found.isOurs else { return nil }
-            var notification = found.notification
-            if !replayed {
-                // As a publish answers: the data as it was sent.
-                notification.event = item.event
-                notification.data = item.data
-            }
-            results[index] = PublishResult(notification: notification, replayed: replayed)
+        var storedGroups: Set<Int> = []
+        for (offset, index) in plan.sent.enumerated() {
+            guard var notification = stored[plan.ids[offset]] else { continue }
+            // As a publish answers: the data as it was sent.
+            notification.event = plan.items[index].event
+            notification.data = plan.items[index].data
+            results[index] = PublishResult(notification: notification, replayed: false)
+            storedGroups.insert(plan.groupOf[plan.requestOf[index]])
         }
-        return try plan.completed(results, deferredGroups: report.deferredGroups)
+        let replays = plan.sent.filter { results[$0] == nil && storedGroups.contains(plan.groupOf[plan.requestOf[$0]]) }
+        var keys: [(topic: String, key: String)] = []
+        for index in replays {
+            guard let key = plan.items[index].idempotencyKey else { return nil }
+            keys.append((plan.items[index].topic, key))
+        }
+        var originals: [PublishBatch.KeyedItem: Notification] = [:]
+        for found in try await store.notifications(withKeys: keys) {
+            originals[PublishBatch.KeyedItem(topic: found.topic, key: found.key)] = found.notification
+        }
+        for (index, key) in zip(replays, keys) {
+            guard let original = originals[PublishBatch.KeyedItem(topic: key.topic, key: key.key)] else { return nil }
+            results[index] = PublishResult(notification: original, replayed: true)
+        }
+        return try plan.completed(results, deferredGroups: Set(plan.groupOf).subtracting(storedGroups))
     }
 }

@@ -144,34 +144,6 @@ public struct NotificationStore: Sendable {
         ORDER BY c.created_at, c.topic, c.seq
         """
 
-    /// The notifications at `keys` that are retained, whether expired or not (a publish
-    /// reading back what it committed), each with whether transaction `xid` wrote it
-    /// (always true without one).
-    func notifications(
-        at keys: [(topic: String, seq: Int64)], writtenBy xid: UInt64?
-    ) async throws -> [Key: (notification: Notification, isOurs: Bool)] {
-        guard !keys.isEmpty else { return [:] }
-        let rows = try await self.pool.query(
-            PostgresQuery(
-                """
-                SELECT \(Self.columns), coalesce(n.row_xmin = xid($3::text::xid8), true)
-                FROM unnest($1::text[], $2::int8[]) AS p(topic, seq)
-                CROSS JOIN LATERAL (
-                    SELECT n.*, n.xmin AS row_xmin FROM herald.notifications n
-                    WHERE n.topic = p.topic AND n.seq = p.seq LIMIT 1
-                ) n
-                """,
-                keys.map(\.topic), keys.map(\.seq), xid.map(String.init)
-            )
-        )
-        let notifications = try Self.decode(rows)
-        var found: [Key: (notification: Notification, isOurs: Bool)] = [:]
-        for (index, notification) in notifications.enumerated() {
-            found[Key(topic: notification.topic, seq: notification.seq)] = (notification, try rows[index].decode(Bool.self, at: 7))
-        }
-        return found
-    }
-
     /// Runs a statement, mapping database failures to Herald errors.
     func query(_ query: PostgresQuery) async throws -> PostgresResult {
         do {

@@ -8,8 +8,8 @@ import Glibc
 /// executed by name; results come back in binary format.
 final class LibPQConnection {
     private var handle: OpaquePointer?
-    /// Notices received since the current statement was sent.
-    private var notices: [PostgresNotice] = []
+    /// The server process behind the connection (read once connected).
+    private(set) var backend: PostgresBackend?
     /// Statement names by SQL text.
     private var preparedStatements: [String: String] = [:]
     /// At most this many statements stay prepared; others run unnamed.
@@ -57,14 +57,16 @@ final class LibPQConnection {
             PQfinish(handle)
             throw PostgresError(kind: .connection, message: message.isEmpty ? "could not connect" : message)
         }
+        // libpq prints notices to stderr by default; Herald's statements raise none that matter.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
         let connection = LibPQConnection(handle: handle)
-        // Notices are kept with the statement (libpq would print them to stderr): one that
-        // fails with its connection lost carries those that came before (`PostgresError`).
-        PQsetNoticeReceiver(handle, { context, result in
-            guard let context, let result else { return }
-            let connection = Unmanaged<LibPQConnection>.fromOpaque(context).takeUnretainedValue()
-            connection.received(result)
-        }, Unmanaged.passUnretained(connection).toOpaque())
+        // Which server process this is, for a statement lost with the connection (`PostgresError.backend`).
+        let started = try connection.query(
+            PostgresQuery(sql: "SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()", bindings: PostgresBindings())
+        )
+        if let startedAt = try started.first?.decode(String?.self, at: 0) {
+            connection.backend = PostgresBackend(pid: PQbackendPID(handle), startedAt: startedAt)
+        }
         for setting in sessionSettings {
             var bindings = PostgresBindings()
             bindings.append(setting.name)
@@ -110,18 +112,9 @@ final class LibPQConnection {
         return PQstatus(handle) == CONNECTION_OK
     }
 
-    /// Keeps a notice of the statement running.
-    private func received(_ result: OpaquePointer) {
-        func field(_ code: Character) -> String? {
-            PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
-        }
-        self.notices.append(PostgresNotice(message: field("M") ?? "", detail: field("D")))
-    }
-
     /// Runs one statement with parameters and returns its rows.
     func query(_ query: PostgresQuery) throws -> PostgresResult {
         guard let handle else { throw PostgresError(kind: .connection, message: "connection is closed") }
-        self.notices.removeAll(keepingCapacity: true)
         let bindings = query.bindings
         guard !bindings.isTooLarge else {
             throw PostgresError(kind: .server, sqlState: "54000", message: "a parameter is larger than the protocol's 2 GiB")
@@ -146,7 +139,6 @@ final class LibPQConnection {
     /// Runs SQL text that may hold several statements and no parameters (migrations).
     func simpleQuery(_ sql: String) throws {
         guard let handle else { throw PostgresError(kind: .connection, message: "connection is closed") }
-        self.notices.removeAll(keepingCapacity: true)
         _ = try self.checked(PQexec(handle, sql), executed: true)
     }
 
@@ -192,7 +184,7 @@ final class LibPQConnection {
         guard let result else {
             var error = PostgresError(kind: .connection, message: self.connectionErrorMessage())
             error.outcomeUnknown = executed
-            error.notices = self.notices
+            error.backend = executed ? self.backend : nil
             throw error
         }
         switch PQresultStatus(result) {
@@ -202,7 +194,7 @@ final class LibPQConnection {
             var error = self.error(from: result)
             PQclear(result)
             error.outcomeUnknown = executed && error.kind == .connection
-            error.notices = self.notices
+            error.backend = error.outcomeUnknown ? self.backend : nil
             throw error
         }
     }

@@ -32,8 +32,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// Whether the connection was lost after the statement was sent: it may have run,
     /// and committed, on the server.
     public var outcomeUnknown = false
-    /// The notices the statement raised before it failed.
-    public var notices: [PostgresNotice] = []
+    /// The server process the statement was sent to, when its outcome is unknown: once
+    /// that process is gone (or idle), the statement has committed or never will.
+    public var backend: PostgresBackend?
 
     /// Creates an error.
     public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil, hint: String? = nil) {

@@ -6,12 +6,14 @@ import Synchronization
 /// the worst moment: `loseNextCommitAnswer(application:)` makes it drop, on the next
 /// connection with that `application_name`, the server's `ReadyForQuery` that follows a
 /// completed command, and close that connection. The statement has then committed on the
-/// server, and the client never hears of it.
+/// server, and the client never hears of it. `cutAfterNextStatement(application:)` cuts
+/// the client off as soon as its next statement is sent, while the server goes on.
 final class PostgresProxy: Sendable {
     /// The folder of the proxy's socket (use it as `host=` in a connection string).
     let directory: String
     private let target: String
     private let armedFor = Mutex<String?>(nil)
+    private let cutFor = Mutex<String?>(nil)
     private let listener: Int32
 
     /// Listens next to nothing yet; forwards to the server whose socket is in `socketDirectory`.
@@ -44,6 +46,15 @@ final class PostgresProxy: Sendable {
     /// Whether the armed loss has happened.
     var hasLostAnswer: Bool { self.armedFor.withLock { $0 == nil } }
 
+    /// Arms the proxy to cut, on a connection of `application`, the client's side right
+    /// after forwarding its next statement: the server runs it to the end, unaware.
+    func cutAfterNextStatement(application: String) {
+        self.cutFor.withLock { $0 = application }
+    }
+
+    /// Whether the armed cut has happened.
+    var hasCut: Bool { self.cutFor.withLock { $0 == nil } }
+
     private func serve(_ client: Int32) {
         let server = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard Self.connect(server, to: self.target) else {
@@ -64,6 +75,17 @@ final class PostgresProxy: Sendable {
                     if let name = Self.applicationName(in: startup) { application.withLock { $0 = name } }
                 }
                 guard Self.writeAll(server, Array(buffer[..<count])) else { break }
+                if let name = application.withLock({ $0 }),
+                    self.cutFor.withLock({ armed in
+                        guard armed == name else { return false }
+                        armed = nil
+                        return true
+                    })
+                {
+                    // The server keeps its side, and runs what it got.
+                    shutdown(client, Int32(SHUT_RDWR))
+                    return
+                }
             }
             shutdown(server, Int32(SHUT_WR))
         }.start()
