@@ -137,16 +137,23 @@ extension IsolatedTests {
             _ = try await busy.value
         }
 
-        @Test("a connection lost during the commit of a batch that committed is answered 201 with what was stored")
-        func lostAnswerOfACommit() async throws {
+        /// A server on a fresh database reached through a `PostgresProxy`, with one committer
+        /// (so the next batch runs on the connection the proxy watches); `direct` bypasses it.
+        static func serverBehindProxy() async throws -> (server: TestServer, proxy: PostgresProxy, direct: String) {
             let admin = try await TestCluster.shared.adminConnectionString()
             let socketDirectory = try #require(admin.split(separator: " ").first { $0.hasPrefix("host=") }.map { String($0.dropFirst(5)) })
             let proxy = try PostgresProxy(socketDirectory: socketDirectory)
             let direct = try await TestCluster.shared.makeDatabase()
             let name = try #require(direct.split(separator: " ").first { $0.hasPrefix("dbname=") }.map { String($0.dropFirst(7)) })
             let server = try await TestServer.start(databaseURL: proxy.connectionString(database: name)) { $0.publisher.committers = 1 }
+            return (server, proxy, direct)
+        }
+
+        @Test("a connection lost during the commit of a batch that committed is answered 201 with what was stored")
+        func lostAnswerOfACommit() async throws {
+            let (server, proxy, direct) = try await Self.serverBehindProxy()
             defer { Task { await server.stop() } }
-            // The publisher's connection, its slot and the topic exist; the next statement it runs is a batch.
+            // The publisher's connection and the topic exist; the next statement it runs is a batch.
             _ = try await SSETests.publish(server, "lost", "1")
             proxy.loseNextCommitAnswer(application: "herald-publish")
             let answer = try await TestHTTP.postJSON("\(server.baseURL)/v1/topics/lost/notifications", #"{"data":"committed, answer lost"}"#)
@@ -161,12 +168,7 @@ extension IsolatedTests {
 
         @Test("a lost answer of a committed batch that repeated an idempotency key: 201, the repeat with its original, the new item with its new seq")
         func lostAnswerOfABatchWithARepeat() async throws {
-            let admin = try await TestCluster.shared.adminConnectionString()
-            let socketDirectory = try #require(admin.split(separator: " ").first { $0.hasPrefix("host=") }.map { String($0.dropFirst(5)) })
-            let proxy = try PostgresProxy(socketDirectory: socketDirectory)
-            let direct = try await TestCluster.shared.makeDatabase()
-            let name = try #require(direct.split(separator: " ").first { $0.hasPrefix("dbname=") }.map { String($0.dropFirst(7)) })
-            let server = try await TestServer.start(databaseURL: proxy.connectionString(database: name)) { $0.publisher.committers = 1 }
+            let (server, proxy, direct) = try await Self.serverBehindProxy()
             defer { Task { await server.stop() } }
             // The topics exist; the next statement the publisher runs is a batch.
             let first = try await TestHTTP.postJSON(
@@ -192,12 +194,7 @@ extension IsolatedTests {
 
         @Test("a connection lost while its batch still runs on the server: the batch is ended there before the answer, which is then 503 with nothing stored, and stays true")
         func lostConnectionWhileTheBatchRuns() async throws {
-            let admin = try await TestCluster.shared.adminConnectionString()
-            let socketDirectory = try #require(admin.split(separator: " ").first { $0.hasPrefix("host=") }.map { String($0.dropFirst(5)) })
-            let proxy = try PostgresProxy(socketDirectory: socketDirectory)
-            let direct = try await TestCluster.shared.makeDatabase()
-            let name = try #require(direct.split(separator: " ").first { $0.hasPrefix("dbname=") }.map { String($0.dropFirst(7)) })
-            let server = try await TestServer.start(databaseURL: proxy.connectionString(database: name)) { $0.publisher.committers = 1 }
+            let (server, proxy, direct) = try await Self.serverBehindProxy()
             defer { Task { await server.stop() } }
             _ = try await SSETests.publish(server, "slow", "1")
             // From now on a batch to 'slow' runs 2 s on the server; left alone, it would commit then.

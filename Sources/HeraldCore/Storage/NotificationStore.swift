@@ -21,14 +21,6 @@ public struct NotificationStore: Sendable {
         self.maximumPageBytes = maximumPageBytes
     }
 
-    /// A notification's place in the log.
-    public struct Key: Hashable, Sendable {
-        /// The topic.
-        public var topic: String
-        /// The seq.
-        public var seq: Int64
-    }
-
     static let columns = "n.topic, n.seq, n.id, n.event, n.data, n.created_at, n.expires_at"
 
     /// The notification with `seq` in `topic`, if it is retained and not expired.
@@ -82,9 +74,9 @@ public struct NotificationStore: Sendable {
         return Page(notifications: notifications, isLast: available < limit && notifications.count == available)
     }
 
-    /// A page: the rows after a position, as long as the data before each is under the
-    /// byte budget, each with the number of rows the row limit let through (so a page cut
-    /// by bytes is told from one that reached the end). `size` is NULL only for rows older
+    /// A page: the rows after a position while their data together stays within the byte
+    /// budget (the first row always), each with the number of rows the row limit let
+    /// through (so a page cut by bytes is told from one that reached the end). `size` is NULL only for rows older
     /// than schema 3; their stored size stands in.
     ///
     /// The windows run over the limited rows (an inner query): a window in the query that
@@ -100,7 +92,7 @@ public struct NotificationStore: Sendable {
                 LIMIT $3
             ) p
         ) n
-        WHERE n.running - n.bytes < $4
+        WHERE n.running <= $4 OR n.running = n.bytes
         ORDER BY n.seq
         """
 
@@ -140,7 +132,7 @@ public struct NotificationStore: Sendable {
             WHERE n.topic = c.topic AND n.seq = c.seq AND n.created_at = c.created_at
             LIMIT 1
         ) n
-        WHERE c.running - c.bytes < $4
+        WHERE c.running <= $4 OR c.running = c.bytes
         ORDER BY c.created_at, c.topic, c.seq
         """
 
