@@ -140,7 +140,10 @@ public final class PostgresListener: Sendable {
         let interval = self.healthCheckInterval.components
         let intervalMilliseconds = Int(interval.seconds * 1000 + interval.attoseconds / 1_000_000_000_000_000)
         while !self.stopRequested.load(ordering: .acquiring) {
-            switch self.waitForWakeup(socket: connection.socket, milliseconds: intervalMilliseconds) {
+            // While a `.missed` is owed, look again soon: the consumer may have made room
+            // and no new notification may come to carry it.
+            let wait = self.flushMissed() ? intervalMilliseconds : min(intervalMilliseconds, 50)
+            switch self.waitForWakeup(socket: connection.socket, milliseconds: wait) {
             case .stop:
                 return nil
             case .readable:
@@ -167,11 +170,18 @@ public final class PostgresListener: Sendable {
     /// Hands an event to the consumer; when the buffer is full it is dropped, and `.missed`
     /// goes first once there is room.
     private func send(_ event: Event) {
-        if self.behind.load(ordering: .relaxed) {
-            guard case .enqueued = self.continuation.yield(.missed) else { return }
-            self.behind.store(false, ordering: .relaxed)
-        }
+        guard self.flushMissed() else { return }
         if case .dropped = self.continuation.yield(event) { self.behind.store(true, ordering: .relaxed) }
+    }
+
+    /// Yields the `.missed` owed since events were dropped, if there is room now; false
+    /// while it is still owed.
+    @discardableResult
+    private func flushMissed() -> Bool {
+        guard self.behind.load(ordering: .relaxed) else { return true }
+        guard case .enqueued = self.continuation.yield(.missed) else { return false }
+        self.behind.store(false, ordering: .relaxed)
+        return true
     }
 
     private enum Wakeup {
