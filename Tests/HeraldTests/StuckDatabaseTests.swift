@@ -137,6 +137,24 @@ extension IsolatedTests {
             _ = try await busy.value
         }
 
+        @Test("a read stopped by lock_timeout is answered 503 unavailable with Retry-After, not 500")
+        func readTimeLimitIsUnavailable() async throws {
+            let server = try await TestServer.start()
+            defer { Task { await server.stop() } }
+            _ = try await SSETests.publish(server, "locked", "1")
+            // Another session holds the topics table exclusively: a poll waits for it up to
+            // the read pool's lock_timeout (5 s).
+            let answer = try await Self.holding(server.databaseURL, ["LOCK TABLE herald.topics IN ACCESS EXCLUSIVE MODE"]) {
+                try await TestHTTP.get("\(server.baseURL)/v1/poll?topics=locked&after=locked:0")
+            }
+            #expect(answer.status == 503, "\(answer.text)")
+            #expect(answer.errorCode == "unavailable")
+            #expect(answer.header("Retry-After") != nil)
+            // Once the lock is gone the same poll is served.
+            let again = try await TestHTTP.get("\(server.baseURL)/v1/poll?topics=locked&after=locked:0")
+            #expect(again.status == 200)
+        }
+
         /// A server on a fresh database reached through a `PostgresProxy`, with one committer
         /// (so the next batch runs on the connection the proxy watches); `direct` bypasses it.
         static func serverBehindProxy() async throws -> (server: TestServer, proxy: PostgresProxy, direct: String) {

@@ -11,7 +11,9 @@
 ///   a client that received nothing and comes back later gets what was published
 ///   meanwhile. It is written before the subscription answers, so it holds on another
 ///   instance and after a crash too.
-/// - A stored cursor moves forward only, on an acknowledgement (a poll's `after`, SSE's
+/// - A stored cursor past its topic's last seq (a database restored from an older backup)
+///   counts, and is stored, as that last seq, so nothing published next is skipped.
+/// - Otherwise a stored cursor moves forward only, on an acknowledgement (a poll's `after`, SSE's
 ///   `Last-Event-ID`, a WebSocket `ack`) or once the write that carried a notification
 ///   to the client has completed (`delivered`), never when it is merely handed over.
 public struct CursorPolicy: Sendable {

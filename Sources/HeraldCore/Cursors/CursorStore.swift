@@ -8,7 +8,8 @@ import Synchronization
 /// Acknowledgements are kept in memory and written together about once a second (one
 /// statement for every client), so a busy stream costs no write per event; a write only
 /// moves a cursor forward (`greatest(old, new)`), so a late or repeated write never moves
-/// it back. Reads merge the stored cursors with those not yet written. Run it as a
+/// it back. (Only a stored cursor past its topic's last seq, as after a restore from an
+/// older backup, is brought back to that last seq when a subscription begins.) Reads merge the stored cursors with those not yet written. Run it as a
 /// service: it flushes every `interval` and once more on graceful shutdown.
 public final class CursorStore: Service, Sendable {
     let pool: PostgresPool
@@ -186,7 +187,7 @@ public final class CursorStore: Service, Sendable {
     private func query(_ query: PostgresQuery) async throws -> PostgresResult {
         do {
             return try await self.pool.query(query)
-        } catch let error as PostgresError where error.isUnavailable {
+        } catch let error as PostgresError where error.isTransient {
             throw HeraldError.databaseUnavailable
         }
     }

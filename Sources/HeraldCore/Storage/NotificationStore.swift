@@ -98,7 +98,8 @@ public struct NotificationStore: Sendable {
 
     /// What a poll answers: across `positions`, the oldest notifications after them (each
     /// topic's share a prefix of its log, so nothing is skipped), at most `limit` and no
-    /// more than `maximumPageBytes` of data (at least one), ordered by commit time.
+    /// more than `maximumPageBytes` of data (at least one), ordered by the time each took its
+    /// seq (`created_at`).
     ///
     /// The choice is made on the rows' keys alone; only the chosen rows' data is read.
     public func poll(after positions: [(topic: String, seq: Int64)], limit: Int) async throws -> [Notification] {
@@ -140,7 +141,7 @@ public struct NotificationStore: Sendable {
     func query(_ query: PostgresQuery) async throws -> PostgresResult {
         do {
             return try await self.pool.query(query)
-        } catch let error as PostgresError where error.isUnavailable {
+        } catch let error as PostgresError where error.isTransient {
             throw HeraldError.databaseUnavailable
         } catch {
             throw HeraldError.internalError("\(error)")

@@ -61,6 +61,15 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether the statement failed for a passing reason and changed nothing: the database
+    /// unavailable, or a time limit (`statement_timeout`, `lock_timeout`), a serialization
+    /// failure or a deadlock ended it. A read may be tried again later.
+    public var isTransient: Bool {
+        guard !self.isUnavailable else { return true }
+        guard self.kind == .server, let state = self.sqlState else { return false }
+        return ["57014", "55P03", "40001", "40P01"].contains(state)
+    }
+
     public var description: String {
         var text = "PostgreSQL"
         if let sqlState { text += " \(sqlState)" }
