@@ -9,11 +9,11 @@ struct StateMachineTests {
     @Test("the pool creates up to its maximum, then queues waiters and hands released slots over in order")
     func pool() {
         var machine = PoolStateMachine<String>(maximum: 2)
-        guard case .create(0) = machine.lease("a"), case .create(1) = machine.lease("b") else {
+        guard case .create(0) = machine.lease("a", deadline: .now), case .create(1) = machine.lease("b", deadline: .now) else {
             Issue.record("expected two new slots")
             return
         }
-        guard case .wait = machine.lease("c"), case .wait = machine.lease("d") else {
+        guard case .wait = machine.lease("c", deadline: .now), case .wait = machine.lease("d", deadline: .now) else {
             Issue.record("expected waiting")
             return
         }
@@ -22,33 +22,45 @@ struct StateMachineTests {
             Issue.record("expected hand-over in arrival order")
             return
         }
-        guard case .none = machine.release(0), case .use(0) = machine.lease("e") else {
+        guard case .none = machine.release(0), case .use(0) = machine.lease("e", deadline: .now) else {
             Issue.record("expected the idle slot to be reused")
             return
         }
         let (waiters, idle) = machine.shutdown()
         #expect(waiters.isEmpty && idle.isEmpty)
-        guard case .shutdown = machine.lease("f"), case .close(0) = machine.release(0) else {
+        guard case .shutdown = machine.lease("f", deadline: .now), case .close(0) = machine.release(0) else {
             Issue.record("expected shutdown")
             return
         }
     }
 
-    @Test("the pool refuses a lease once its waiters are at their bound, and a waiter whose time ran out leaves the queue")
+    @Test("the pool refuses a lease once its waiters are at their bound; one timer expires waiters from the front while anyone waits")
     func poolBounds() {
         var machine = PoolStateMachine<String>(maximum: 1, maximumWaiters: 2)
-        guard case .create(0) = machine.lease("a"), case .wait(let first) = machine.lease("b"), case .wait = machine.lease("c") else {
-            Issue.record("expected a slot and two waiters")
+        let start = ContinuousClock.now
+        guard case .create(0) = machine.lease("a", deadline: start + .seconds(1)),
+            case .wait(startTimer: true) = machine.lease("b", deadline: start + .seconds(1)),
+            case .wait(startTimer: false) = machine.lease("c", deadline: start + .seconds(2))
+        else {
+            Issue.record("expected a slot and two waiters, the first starting the timer")
             return
         }
-        guard case .overloaded = machine.lease("d") else {
+        guard case .overloaded = machine.lease("d", deadline: start + .seconds(3)) else {
             Issue.record("a third waiter is refused")
             return
         }
-        #expect(machine.timeOut(first) == "b")
-        #expect(machine.timeOut(first) == nil)
+        let early = machine.expire(now: start + .milliseconds(500))
+        #expect(early.expired.isEmpty && early.next == start + .seconds(1))
+        let late = machine.expire(now: start + .milliseconds(1500))
+        #expect(late.expired == ["b"] && late.next == start + .seconds(2))
         guard case .handOver(0, "c") = machine.release(0) else {
             Issue.record("the remaining waiter gets the slot")
+            return
+        }
+        // Nobody waits: the timer stops, and the next waiter starts it again.
+        #expect(machine.expire(now: start + .seconds(3)).next == nil)
+        guard case .wait(startTimer: true) = machine.lease("e", deadline: start + .seconds(4)) else {
+            Issue.record("a waiter after the timer stopped starts it")
             return
         }
     }

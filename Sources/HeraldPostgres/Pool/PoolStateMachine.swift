@@ -5,9 +5,10 @@ import DequeModule
 /// Connections are numbered slots. A lease takes an idle slot (the most recently used one,
 /// so a few connections stay warm), or creates one while fewer than `maximum` exist, or
 /// waits, unless `maximumWaiters` wait already (then it is refused: overflow is an error,
-/// not growth). A release hands the slot straight to the longest waiter; a waiter whose
-/// time runs out leaves the queue (`timeOut`). The pool acts on the actions these methods
-/// return, outside its lock.
+/// not growth). A release hands the slot straight to the longest waiter. Every waiter has
+/// a deadline, and they come in deadline order (one lease timeout for all), so one timer
+/// per pool expires them from the front of the queue (`expire(now:)`); it runs while
+/// anyone waits. The pool acts on the actions these methods return, outside its lock.
 struct PoolStateMachine<Waiter> {
     /// What a lease should do.
     enum LeaseAction {
@@ -15,8 +16,9 @@ struct PoolStateMachine<Waiter> {
         case use(Int)
         /// Create this new slot and use it.
         case create(Int)
-        /// The waiter was queued under this id; a release will hand it a slot.
-        case wait(Int)
+        /// The waiter was queued; a release will hand it a slot, or its deadline passes.
+        /// With `startTimer`, no timer runs: start one that calls `expire(now:)`.
+        case wait(startTimer: Bool)
         /// Too many wait already.
         case overloaded
         /// The pool is shut down.
@@ -39,8 +41,9 @@ struct PoolStateMachine<Waiter> {
     let maximumWaiters: Int
     private var created = 0
     private var idle: [Int] = []
-    private var waiters: Deque<(id: Int, waiter: Waiter)> = []
-    private var nextWaiterID = 0
+    private var waiters: Deque<(waiter: Waiter, deadline: ContinuousClock.Instant)> = []
+    /// Whether a timer calls `expire(now:)`.
+    private var isTiming = false
     private var isShutdown = false
 
     /// Creates a pool of at most `maximum` connections and `maximumWaiters` waiters.
@@ -56,7 +59,9 @@ struct PoolStateMachine<Waiter> {
     /// The number of slots that exist.
     var size: Int { self.created }
 
-    mutating func lease(_ waiter: Waiter) -> LeaseAction {
+    /// A connection for `waiter`, who waits at most until `deadline` (later than every
+    /// earlier waiter's).
+    mutating func lease(_ waiter: Waiter, deadline: ContinuousClock.Instant) -> LeaseAction {
         if self.isShutdown { return .shutdown }
         if let slot = self.idle.popLast() { return .use(slot) }
         if self.created < self.maximum {
@@ -64,24 +69,30 @@ struct PoolStateMachine<Waiter> {
             return .create(self.created - 1)
         }
         guard self.waiters.count < self.maximumWaiters else { return .overloaded }
-        let id = self.nextWaiterID
-        self.nextWaiterID += 1
-        self.waiters.append((id, waiter))
-        return .wait(id)
+        self.waiters.append((waiter, deadline))
+        defer { self.isTiming = true }
+        return .wait(startTimer: !self.isTiming)
     }
 
     mutating func release(_ slot: Int) -> ReleaseAction {
         if self.isShutdown { return .close(slot) }
-        if let (_, waiter) = self.waiters.popFirst() { return .handOver(slot, waiter) }
+        if let (waiter, _) = self.waiters.popFirst() { return .handOver(slot, waiter) }
         self.idle.append(slot)
         return .none
     }
 
-    /// The waiter `id` waited too long: it leaves the queue (returned, to be failed), unless
-    /// it was handed a slot already.
-    mutating func timeOut(_ id: Int) -> Waiter? {
-        guard let index = self.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-        return self.waiters.remove(at: index).waiter
+    /// The waiters whose deadline passed by `now` leave the queue (returned, to be failed);
+    /// `next` is when to look again, nil once nobody waits (the timer stops).
+    mutating func expire(now: ContinuousClock.Instant) -> (expired: [Waiter], next: ContinuousClock.Instant?) {
+        var expired: [Waiter] = []
+        while let first = self.waiters.first, first.deadline <= now {
+            expired.append(self.waiters.removeFirst().waiter)
+        }
+        guard let first = self.waiters.first else {
+            self.isTiming = false
+            return (expired, nil)
+        }
+        return (expired, first.deadline)
     }
 
     /// Shuts the pool down; returns the waiters to fail and the idle slots to close.

@@ -123,7 +123,7 @@ public final class PostgresPool: Sendable {
         self.statements.add(1, ordering: .relaxed)
         return try await withCheckedThrowingContinuation { (continuation: Waiter) in
             let action = self.state.withLock { state -> PoolStateMachine<Waiter>.LeaseAction in
-                let action = state.machine.lease(continuation)
+                let action = state.machine.lease(continuation, deadline: .now + self.configuration.leaseTimeout)
                 if case .create(let slot) = action {
                     precondition(slot == state.threads.count)
                     state.threads.append(ConnectionThread(name: "herald-pg-\(slot)"))
@@ -133,12 +133,8 @@ public final class PostgresPool: Sendable {
             switch action {
             case .use(let slot), .create(let slot):
                 continuation.resume(returning: slot)
-            case .wait(let id):
-                let timeout = self.configuration.leaseTimeout
-                Task {
-                    try? await Task.sleep(for: timeout)
-                    self.timeOut(id)
-                }
+            case .wait(let startTimer):
+                if startTimer { Task { await self.expireWaiters() } }
             case .overloaded:
                 continuation.resume(
                     throwing: PostgresError(kind: .overloaded, message: "too many callers wait for a database connection")
@@ -150,13 +146,21 @@ public final class PostgresPool: Sendable {
     }
 
     /// Fails a waiter that waited longer than the lease time-out.
-    private func timeOut(_ id: Int) {
-        guard let waiter = self.state.withLock({ $0.machine.timeOut(id) }) else { return }
-        waiter.resume(
-            throwing: PostgresError(
-                kind: .overloaded, message: "no database connection was free within \(self.configuration.leaseTimeout)"
-            )
-        )
+    /// The pool's one waiter timer: fails the waiters whose lease timeout passed, for as
+    /// long as anyone waits.
+    private func expireWaiters() async {
+        while true {
+            let (expired, next) = self.state.withLock { $0.machine.expire(now: .now) }
+            for waiter in expired {
+                waiter.resume(
+                    throwing: PostgresError(
+                        kind: .overloaded, message: "no database connection was free within \(self.configuration.leaseTimeout)"
+                    )
+                )
+            }
+            guard let next else { return }
+            try? await Task.sleep(until: next, clock: .continuous)
+        }
     }
 
     private func release(_ slot: Int) {
