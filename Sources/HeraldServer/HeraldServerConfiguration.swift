@@ -62,9 +62,11 @@ public struct HeraldServerConfiguration: Sendable {
     /// (16 × `maximumPayload`, at least 1 MiB, at most 64 MiB).
     public var maximumBatchBody: Int { min(64 << 20, max(1 << 20, self.maximumPayload * 16)) }
 
-    /// File descriptors kept back from connections: the database pools and LISTEN
-    /// connection, the log, the event loops' own.
-    public static let reservedFileDescriptors = 256
+    /// File descriptors kept back from connections: refused connections still lingering
+    /// (`ConnectionLimit.maximumLingering`, 256), the database pools at their largest
+    /// (`--pool-size` up to 500, and the committers'), the LISTEN connection, the log, the
+    /// event loops' own.
+    public static let reservedFileDescriptors = 1024
 
     /// What the process's open-file limit allows, less `reservedFileDescriptors`.
     public static func defaultMaximumConnections() -> Int {
