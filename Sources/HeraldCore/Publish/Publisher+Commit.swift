@@ -72,6 +72,11 @@ extension Publisher {
             // The statement may have committed before the connection went: find out.
             self.logger.warning("connection lost while a batch committed; finding out whether it did", metadata: ["error": "\(error)"])
             await self.resolve(batch, plan, error, sentAt: sentAt)
+        } else if error.kind == .decoding {
+            // The statement ran to its end (and committed) but its rows could not be read:
+            // retrying would publish again; look up what it stored instead.
+            self.logger.error("a committed batch's answer could not be read; looking it up", metadata: ["error": "\(error)"])
+            await self.resolve(batch, plan, error, sentAt: sentAt)
         } else if error.isUnavailable {
             self.fail(batch, .databaseUnavailable)
         } else if error.sqlState == "55P03" {

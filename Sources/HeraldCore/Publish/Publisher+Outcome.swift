@@ -19,13 +19,16 @@ extension Publisher {
     /// completes first). From then on the log holds all the batch stored or nothing of it,
     /// on whatever server the pool reaches now (after a failover, what that server has).
     /// Nothing is written for this but the rows themselves, so it costs a batch nothing.
+    /// A batch whose answer arrived but could not be read is looked up the same way.
     func resolve(_ batch: [Pending], _ plan: PublishBatch, _ error: PostgresError, sentAt: ContinuousClock.Instant) async {
         let unknown = HeraldError(
             .unavailable,
             "the connection to the database was lost while this publish was committing, and whether it was stored "
                 + "could not be found out: retry with the same Idempotency-Key"
         )
-        guard let backend = error.backend else {
+        // Without the server process, only an answer that arrived but could not be read
+        // (the statement has ended) can be looked up.
+        guard error.backend != nil || error.kind == .decoding else {
             self.fail(batch, unknown)
             return
         }
@@ -33,7 +36,7 @@ extension Publisher {
         var failures = 0
         while ContinuousClock.now < deadline {
             do {
-                guard try await self.hasEnded(backend) else {
+                if let backend = error.backend, try await !self.hasEnded(backend) {
                     try await Task.sleep(for: .milliseconds(50))
                     continue
                 }
