@@ -122,7 +122,7 @@ public final class Publisher: Service, Sendable {
         case .none:
             break
         case .reject(.shuttingDown):
-            answer(.failure(HeraldError(.unavailable, "the server is shutting down; nothing was stored, publish elsewhere or retry")))
+            answer(.failure(Self.shuttingDown))
         case .reject(.full):
             answer(.failure(HeraldError(.unavailable, "too many publishes are waiting for the database; nothing was stored, retry shortly")))
         }
@@ -168,12 +168,15 @@ public final class Publisher: Service, Sendable {
         let (parked, refused) = self.state.withLock { $0.shutdown() }
         for committer in parked { committer.resume(returning: true) }
         for pending in refused {
-            pending.answer(.failure(HeraldError(.unavailable, "the server is shutting down; nothing was stored, publish elsewhere or retry")))
+            pending.answer(.failure(Self.shuttingDown))
         }
     }
 
+    /// The answer to a publish refused because the server is shutting down.
+    static let shuttingDown = HeraldError(.unavailable, "the server is shutting down; nothing was stored, publish elsewhere or retry")
+
     /// The topics held by another transaction right now (their publishes wait aside).
-    public var heldTopics: [String] { self.state.withLock { $0.heldTopics } }
+    var heldTopics: [String] { self.state.withLock { $0.heldTopics } }
 
     private func commitLoop() async {
         while true {
@@ -221,7 +224,7 @@ public final class Publisher: Service, Sendable {
     func deferred(_ requests: [Pending], heldTopics: Set<String>) {
         let (refused, wake) = self.state.withLock { $0.deferred(requests, heldTopics: heldTopics, now: .now) }
         for pending in refused {
-            pending.answer(.failure(HeraldError(.unavailable, "the server is shutting down; nothing was stored, publish elsewhere or retry")))
+            pending.answer(.failure(Self.shuttingDown))
         }
         wake?.resume(returning: false)
     }

@@ -1,3 +1,4 @@
+import HTTPTypes
 import HeraldCore
 import NIOCore
 import Synchronization
@@ -40,13 +41,12 @@ final class ConnectionLimit: Sendable {
     /// pipeline is still empty, so the bytes go straight to the socket.
     func refuse(_ channel: any Channel) {
         let error = HeraldError(.unavailable, "the server has \(self.maximum) connections open, its most; retry shortly")
-        let body = error.jsonBody
+        let (head, body) = error.closingResponse
         var response = ByteBuffer()
-        response.writeString(
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n"
-                + "Retry-After: 1\r\nConnection: close\r\nServer: Herald\r\n\r\n"
-        )
-        response.writeBytes(body)
+        response.writeString("HTTP/1.1 \(head.status.code) \(head.status.reasonPhrase)\r\n")
+        for field in head.headerFields { response.writeString("\(field.name.rawName): \(field.value)\r\n") }
+        response.writeString("\r\n")
+        response.writeImmutableBuffer(body)
         let (lingering, _) = self.lingering.wrappingAdd(1, ordering: .relaxed)
         guard lingering <= Self.maximumLingering else {
             self.lingering.wrappingSubtract(1, ordering: .relaxed)

@@ -1,3 +1,4 @@
+import HTTPTypes
 import HeraldCore
 import NIOCore
 import NIOHTTP1
@@ -102,15 +103,12 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
             context.close(promise: nil)
         case .requestTimedOut:
             let error = HeraldError(.requestTimeout, "the request did not arrive in time; send it whole, then wait for the answer")
+            let (response, body) = error.closingResponse
             var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: "application/json")
-            headers.add(name: "Content-Length", value: String(error.jsonBody.count))
-            headers.add(name: "Connection", value: "close")
-            headers.add(name: "Date", value: HTTPDate.now)
-            headers.add(name: "Server", value: "Herald")
-            let head = HTTPResponseHead(version: .http1_1, status: .requestTimeout, headers: headers)
+            for field in response.headerFields { headers.add(name: field.name.rawName, value: field.value) }
+            let head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: response.status.code), headers: headers)
             context.write(self.wrapOutboundOut(.head(head)), promise: nil)
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: error.jsonBody)))), promise: nil)
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             let channel = context.channel
             context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
         }

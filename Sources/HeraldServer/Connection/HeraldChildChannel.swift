@@ -166,13 +166,9 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
 
     /// Answers a refused upgrade with `error` and closes.
     static func refuse(_ http1: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, _ error: HeraldError) async {
-        let body = ByteBuffer(bytes: error.jsonBody)
-        let headers: HTTPFields = [
-            .contentType: "application/json", .contentLength: String(body.readableBytes), .connection: "close",
-            .date: HTTPDate.now, .server: "Herald",
-        ]
+        let (head, body) = error.closingResponse
         try? await http1.executeThenClose { _, outbound in
-            try await outbound.write(contentsOf: [.head(HTTPResponse(status: error.status, headerFields: headers)), .body(body), .end(nil)])
+            try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
         }
     }
 }

@@ -52,6 +52,19 @@ extension HeraldError: HTTPResponseError {
 
     static let requestIDField = HTTPField.Name("X-Request-Id")!
 
+    /// The error's whole response on a connection that closes after it (a refused
+    /// connection or upgrade, a request cut off): `headers`, the length, `Connection:
+    /// close`, `Date` and `Server`.
+    var closingResponse: (head: HTTPResponse, body: ByteBuffer) {
+        let body = ByteBuffer(bytes: self.jsonBody)
+        var headers = self.headers
+        headers[.contentLength] = String(body.readableBytes)
+        headers[.connection] = "close"
+        headers[.date] = HTTPDate.now
+        headers[.server] = "Herald"
+        return (HTTPResponse(status: self.status, headerFields: headers), body)
+    }
+
     /// Logs an internal error's detail (which the client never sees) with its request id.
     func logIfInternal(_ logger: Logger) {
         guard self.kind == .internalError else { return }

@@ -11,8 +11,8 @@ import Synchronization
 /// loop, waiting while the socket is full (the inbox then fills, and the subscription
 /// falls back to reading PostgreSQL at the reader's pace). A publish is handed to the
 /// publisher, whose answer is posted back, so the writing goes on while it waits for a
-/// commit. Each message is reported answered to the handler once its answer is written
-/// (a publish's, once the commit's answer is), which bounds how many the client may have
+/// commit. Each message is reported answered to the handler once its answer is handed to
+/// the event loop to write (a publish's, once the commit's answer is), which bounds how many the client may have
 /// outstanding (`WebSocketConnection.maximumUnanswered`).
 final class WebSocketSession: Sendable {
     /// An answer to post back to the writing task.
