@@ -72,6 +72,14 @@ public final class PostgresListener: Sendable {
         self.wakeWrite = fds[1]
     }
 
+    // The pipe is closed only here, when nothing can use it any more: closed by the thread
+    // on its way out, it raced `stop()`'s write, which could then land in whatever socket
+    // had been given the same descriptor number meanwhile (a database connection).
+    deinit {
+        close(self.wakeRead)
+        close(self.wakeWrite)
+    }
+
     /// Whether LISTEN is in place right now.
     public var isListening: Bool { self.listening.load(ordering: .acquiring) }
 
@@ -101,8 +109,6 @@ public final class PostgresListener: Sendable {
             case .stop:
                 self.listening.store(false, ordering: .releasing)
                 self.continuation.finish()
-                close(self.wakeRead)
-                close(self.wakeWrite)
                 return
             case .wait(let milliseconds):
                 _ = self.waitForWakeup(socket: -1, milliseconds: milliseconds)
@@ -137,8 +143,7 @@ public final class PostgresListener: Sendable {
 
     /// Yields notifications until the connection fails (returns the error) or `stop()`.
     private func listen(on connection: LibPQConnection) -> PostgresError? {
-        let interval = self.healthCheckInterval.components
-        let intervalMilliseconds = Int(interval.seconds * 1000 + interval.attoseconds / 1_000_000_000_000_000)
+        let intervalMilliseconds = Int(self.healthCheckInterval.wholeMilliseconds)
         while !self.stopRequested.load(ordering: .acquiring) {
             // While a `.missed` is owed, look again soon: the consumer may have made room
             // and no new notification may come to carry it.
