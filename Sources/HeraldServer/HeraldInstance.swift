@@ -85,7 +85,7 @@ public final class HeraldInstance: Sendable {
             ),
             logger: logger
         )
-        let publishTimeout = Self.milliseconds(configuration.publisher.publishTimeout)
+        let publishTimeout = configuration.publisher.publishTimeout.wholeMilliseconds
         self.publishPool = PostgresPool(
             configuration: .init(
                 connectionString: configuration.databaseURL,
@@ -214,9 +214,5 @@ public final class HeraldInstance: Sendable {
     public func shutdown() {
         self.pool.shutdown()
         self.publishPool.shutdown()
-    }
-
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 }

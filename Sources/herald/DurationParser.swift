@@ -1,4 +1,5 @@
 import Foundation
+import HeraldPostgres
 
 /// Durations on the command line: `90` or `90s`, `250ms`, `15m`, `24h`, `7d`, `2w`.
 enum DurationParser {
@@ -22,7 +23,7 @@ enum DurationParser {
 
     /// `duration` the way a user writes it (`250ms`, `15s`, `7d`).
     static func format(_ duration: Duration) -> String {
-        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = duration.wholeMilliseconds
         for (suffix, unit) in Self.units.reversed() where suffix != "ms" {
             if milliseconds % Int64(unit) == 0, milliseconds >= Int64(unit) { return "\(milliseconds / Int64(unit))\(suffix)" }
         }

@@ -25,7 +25,7 @@ struct ShutdownWatchdog: Service {
             let embedded = self.embedded
             let logger = self.logger
             let thread = Thread {
-                Thread.sleep(forTimeInterval: Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18)
+                Thread.sleep(forTimeInterval: limit.inSeconds)
                 logger.error("graceful shutdown did not finish in \(limit); exiting")
                 try? embedded?.stop()
                 exit(1)

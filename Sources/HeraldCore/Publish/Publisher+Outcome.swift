@@ -40,8 +40,7 @@ extension Publisher {
                     try await Task.sleep(for: .milliseconds(50))
                     continue
                 }
-                let elapsed = sentAt.duration(to: .now).components
-                let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18 + Self.clockStepAllowance
+                let seconds = sentAt.duration(to: .now).inSeconds + Self.clockStepAllowance
                 let store = NotificationStore(pool: self.pool)
                 let stored = try await store.notifications(withIDs: plan.ids, topics: plan.topics.sorted(), storedWithin: seconds)
                 guard !stored.isEmpty else {

@@ -31,6 +31,11 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        self.stop()
+    }
+
+    /// Stops counting: the connection ends or upgrades.
+    private func stop() {
         self.machine.stop()
         self.timer?.task.cancel()
         self.timer = nil
@@ -68,9 +73,7 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.machine.stop()
-        self.timer?.task.cancel()
-        self.timer = nil
+        self.stop()
         context.fireChannelInactive()
     }
 
