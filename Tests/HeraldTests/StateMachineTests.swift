@@ -155,6 +155,17 @@ struct StateMachineTests {
         // Waiting past the deadline: taken out by the tick.
         _ = machine.deferred([Request(name: "stuck", itemCount: 1, topics: ["h"], deadline: now + .seconds(1))], heldTopics: ["h"], now: now)
         #expect(machine.tick(now: now + .seconds(2)).expired.map(\.name) == ["stuck"])
+        // Queued requests past their deadline are taken out by the tick too, oldest first,
+        // and their items no longer count against the queue's bound.
+        for (name, seconds) in [("q1", 1), ("q2", 2), ("q3", 3)] {
+            _ = machine.submit(Request(name: name, itemCount: 6, deadline: now + .seconds(seconds)), now: now)
+        }
+        #expect(machine.tick(now: now + .milliseconds(2500)).expired.map(\.name) == ["q1", "q2"])
+        guard case .none = machine.submit(Request(name: "q4", itemCount: 12), now: now) else {
+            Issue.record("the expired requests' items were freed")
+            return
+        }
+        #expect(machine.nextBatch(now: now + .milliseconds(2500)).requests.map(\.name) == ["q3"])
         #expect(GroupCommit.backoff(attempts: 1) == .milliseconds(10))
         #expect(GroupCommit.backoff(attempts: 2) == .milliseconds(20))
         #expect(GroupCommit.backoff(attempts: 20) == .milliseconds(250))
