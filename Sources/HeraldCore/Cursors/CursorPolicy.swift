@@ -13,9 +13,10 @@
 ///   instance and after a crash too.
 /// - A stored cursor past its topic's last seq (a database restored from an older backup)
 ///   counts, and is stored, as that last seq, so nothing published next is skipped.
-/// - Otherwise a stored cursor moves forward only, on an acknowledgement (a poll's `after`, SSE's
-///   `Last-Event-ID`, a WebSocket `ack`) or once the write that carried a notification
-///   to the client has completed (`delivered`), never when it is merely handed over.
+/// - Otherwise a stored cursor moves forward only, on an acknowledgement (a poll's
+///   `after`, SSE's `Last-Event-ID`, a WebSocket `ack`) or once the write that carried a
+///   notification to the client has completed (`delivered`), never when it is merely
+///   handed over.
 public struct CursorPolicy: Sendable {
     /// The log, for each topic's last seq.
     public let store: NotificationStore

@@ -9,8 +9,9 @@ import Synchronization
 /// statement for every client), so a busy stream costs no write per event; a write only
 /// moves a cursor forward (`greatest(old, new)`), so a late or repeated write never moves
 /// it back. (Only a stored cursor past its topic's last seq, as after a restore from an
-/// older backup, is brought back to that last seq when a subscription begins.) Reads merge the stored cursors with those not yet written. Run it as a
-/// service: it flushes every `interval` and once more on graceful shutdown.
+/// older backup, is brought back to that last seq when a subscription begins.) Reads
+/// merge the stored cursors with those not yet written. Run it as a service: it flushes
+/// every `interval` and once more on graceful shutdown.
 public final class CursorStore: Service, Sendable {
     let pool: PostgresPool
     let interval: Duration
