@@ -23,8 +23,9 @@ struct ConnectionBoundsTests {
                 try await Task.sleep(for: .milliseconds(100))
             }
         }
-        defer { trickle.cancel() }
         let (bytes, closed) = await client.readUntilClosed(timeout: 10)
+        trickle.cancel()
+        _ = await trickle.result
         let answer = String(decoding: bytes, as: UTF8.self)
         #expect(closed, "the connection stayed open")
         #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")

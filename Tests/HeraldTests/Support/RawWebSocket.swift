@@ -193,7 +193,14 @@ final class RawWebSocket: Sendable {
         return nil
     }
 
+    /// Ends the connection (both directions). The descriptor itself is released only when
+    /// nothing holds this client any more: a task still sending on it (a trickle) must not
+    /// write into whatever socket would get the same number next, another test's.
     func close() {
+        shutdown(self.descriptor, Int32(SHUT_RDWR))
+    }
+
+    deinit {
         Glibc.close(self.descriptor)
     }
 
