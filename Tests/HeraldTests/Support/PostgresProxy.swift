@@ -63,8 +63,12 @@ final class PostgresProxy: Sendable {
             return
         }
         let application = Mutex<String?>(nil)
+        // The descriptors are closed by whichever thread ends last: closed while the other
+        // still reads or writes them, their numbers could go to another socket meanwhile.
+        let ended = Mutex(0)
         // Client to server: read the startup message's application_name, forward all.
         Thread {
+            defer { if ended.withLock({ $0 += 1; return $0 == 2 }) { close(client); close(server) } }
             var buffer = [UInt8](repeating: 0, count: 65_536)
             var startup: [UInt8] = []
             while true {
@@ -91,6 +95,7 @@ final class PostgresProxy: Sendable {
         }.start()
         // Server to client: message by message, watching for the armed moment.
         Thread { [self] in
+            defer { if ended.withLock({ $0 += 1; return $0 == 2 }) { close(client); close(server) } }
             var pending: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65_536)
             var sawCommandComplete = false
@@ -116,8 +121,6 @@ final class PostgresProxy: Sendable {
                         _ = Self.writeAll(client, Array(pending[..<forward]))
                         shutdown(client, Int32(SHUT_RDWR))
                         shutdown(server, Int32(SHUT_RDWR))
-                        close(client)
-                        close(server)
                         return
                     }
                     if type == UInt8(ascii: "Z") { sawCommandComplete = false }
@@ -127,8 +130,6 @@ final class PostgresProxy: Sendable {
                 pending.removeFirst(forward)
             }
             shutdown(client, Int32(SHUT_RDWR))
-            close(client)
-            close(server)
         }.start()
     }
 
