@@ -36,6 +36,8 @@ public struct HeraldError: Error, Sendable, Equatable, CustomStringConvertible {
     public var detail: String?
     /// For an `internal_error`: the id that ties the client's answer to the log line.
     public var requestID: String?
+    /// For `unavailable` and `rate_limited`: when to try again, in seconds (`Retry-After`).
+    public var retryAfter: Int?
 
     /// Creates an error.
     public init(_ kind: Kind, _ message: String) {

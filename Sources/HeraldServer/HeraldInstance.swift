@@ -63,6 +63,10 @@ public final class HeraldInstance: Sendable {
     public let cursors: CursorStore
     /// The connections open (`--max-connections`).
     let connections: ConnectionLimit
+    /// Checks tokens (`--auth-secret`).
+    public let authenticator: Authenticator
+    /// Per-client limits.
+    public let limits: ClientLimits
     let metrics: PrometheusCollectorRegistry?
     let logger: Logger
 
@@ -104,6 +108,8 @@ public final class HeraldInstance: Sendable {
         self.hub = Hub(store: self.store, logger: logger)
         self.cursors = CursorStore(pool: self.pool, logger: logger)
         self.connections = ConnectionLimit(maximum: configuration.server.maximumConnections)
+        self.authenticator = Authenticator(secret: configuration.server.authSecret)
+        self.limits = ClientLimits(configuration: configuration.server.clientLimits)
         self.dispatcher = Dispatcher(
             listener: PostgresListener(connectionString: configuration.databaseURL, channels: [Dispatcher.channel], logger: logger),
             signals: self.signals,
@@ -156,7 +162,9 @@ public final class HeraldInstance: Sendable {
             publisher: self.publisher,
             subscriptions: SubscriptionServices(hub: self.hub, policy: self.policy),
             configuration: self.configuration.server,
-            cors: self.corsPolicy
+            cors: self.corsPolicy,
+            authenticator: self.authenticator,
+            limits: self.limits
         )
     }
 
@@ -168,12 +176,14 @@ public final class HeraldInstance: Sendable {
         router.add(middleware: HeraldCORSMiddleware(policy: self.corsPolicy))
         router.add(middleware: ErrorMiddleware())
         let server = self.configuration.server
-        PublishRoutes(publisher: self.publisher, store: self.store, configuration: server).add(to: router)
-        PollRoutes(poller: Poller(policy: self.policy, signals: self.signals)).add(to: router)
+        let authenticator = self.authenticator
+        PublishRoutes(publisher: self.publisher, store: self.store, configuration: server, authenticator: authenticator, limits: self.limits)
+            .add(to: router)
+        PollRoutes(poller: Poller(policy: self.policy, signals: self.signals), authenticator: authenticator).add(to: router)
         SSERoutes().add(to: router)
-        WebSocketRoutes().add(to: router)
-        ClientRoutes(cursors: self.cursors).add(to: router)
-        HealthRoutes(pool: self.pool, dispatcher: self.dispatcher, metrics: self.metrics).add(to: router)
+        WebSocketRoutes(authenticator: authenticator).add(to: router)
+        ClientRoutes(cursors: self.cursors, authenticator: authenticator).add(to: router)
+        HealthRoutes(pool: self.pool, dispatcher: self.dispatcher, metrics: self.metrics, authenticator: authenticator).add(to: router)
         return router
     }
 

@@ -1,4 +1,5 @@
 import Glibc
+import HeraldCore
 
 /// The settings of the HTTP side of `herald serve`.
 public struct HeraldServerConfiguration: Sendable {
@@ -28,6 +29,10 @@ public struct HeraldServerConfiguration: Sendable {
     public var idleTimeout: Duration
     /// The most connections open at once (`--max-connections`).
     public var maximumConnections: Int
+    /// The secret of HS256 tokens (`--auth-secret`); nil: no authentication.
+    public var authSecret: String?
+    /// Per-client limits (`--publish-rate`, `--publish-burst`, `--max-client-streams`).
+    public var clientLimits: ClientLimits.Configuration
 
     /// Creates a configuration with the defaults of the wire contract.
     public init(
@@ -42,7 +47,9 @@ public struct HeraldServerConfiguration: Sendable {
         inboxCapacity: Int = 512,
         requestTimeout: Duration = .seconds(10),
         idleTimeout: Duration = .seconds(60),
-        maximumConnections: Int? = nil
+        maximumConnections: Int? = nil,
+        authSecret: String? = nil,
+        clientLimits: ClientLimits.Configuration = .init()
     ) {
         self.host = host
         self.port = port
@@ -56,6 +63,25 @@ public struct HeraldServerConfiguration: Sendable {
         self.requestTimeout = requestTimeout
         self.idleTimeout = idleTimeout
         self.maximumConnections = maximumConnections ?? Self.defaultMaximumConnections()
+        self.authSecret = authSecret
+        self.clientLimits = clientLimits
+    }
+
+    /// Why this configuration must not start unless on purpose (`--allow-anonymous`): a
+    /// server without a secret on an address other hosts can reach serves anyone there.
+    public var exposureProblem: String? {
+        guard self.authSecret == nil, !Self.isLoopback(self.host) else { return nil }
+        return "refusing to serve anonymously on \(self.host), which other hosts can reach: "
+            + "set --auth-secret (HERALD_AUTH_SECRET) so requests need tokens, "
+            + "or pass --allow-anonymous (HERALD_ALLOW_ANONYMOUS=1) to serve anyone on purpose"
+    }
+
+    /// Whether `host` is a loopback address or name (`127.0.0.0/8`, `::1`, `localhost`).
+    public static func isLoopback(_ host: String) -> Bool {
+        let host = host.lowercased()
+        if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" || host == "[::1]" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
 
     /// The largest batch body: room for many notifications, but bounded

@@ -30,6 +30,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
+    @OptionGroup var security: SecurityOptions
+
     @Option(
         help: ArgumentHelp(
             "How long notifications are kept: 90s, 30m, 24h, 7d. (env: HERALD_RETENTION, default: 7d)",
@@ -152,6 +154,12 @@ struct Serve: AsyncParsableCommand {
         try ServeSettings.requestTimeout.validate(text: self.requestTimeout)
         try ServeSettings.idleTimeout.validate(text: self.idleTimeout)
         try ServeSettings.publishTimeout.validate(text: self.publishTimeout)
+        // Named on the command line, an address open to other hosts without a secret is a usage error.
+        if let host = self.host, self.security.secret == nil, !self.security.anonymousAllowed,
+            let problem = HeraldServerConfiguration(host: host, maximumConnections: 1).exposureProblem
+        {
+            throw ValidationError(problem)
+        }
     }
 
     func run() async throws {
@@ -176,8 +184,14 @@ struct Serve: AsyncParsableCommand {
                 : self.corsOrigins,
             requestTimeout: try ServeSettings.requestTimeout.resolve(text: self.requestTimeout),
             idleTimeout: try ServeSettings.idleTimeout.resolve(text: self.idleTimeout),
-            maximumConnections: maximumConnections
+            maximumConnections: maximumConnections,
+            authSecret: self.security.secret,
+            clientLimits: try self.security.limits()
         )
+        if let problem = server.exposureProblem, !self.security.anonymousAllowed { throw ConfigurationError(message: problem) }
+        if let secret = server.authSecret, secret.utf8.count < 32 {
+            logger.warning("--auth-secret is shorter than 32 bytes: a short HS256 secret can be guessed offline from one token")
+        }
         let shutdownTimeout = try ServeSettings.shutdownTimeout.resolve(text: self.shutdownTimeout)
         let poolSize = try ServeSettings.poolSize.resolve(self.poolSize)
         // Applied before parsing (EventLoopCount); checked here so a bad value is an error.

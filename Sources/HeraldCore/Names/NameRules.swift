@@ -4,7 +4,13 @@ public enum NameRules {
     public static func isValidTopic(_ name: some StringProtocol) -> Bool {
         let utf8 = name.utf8
         guard let first = utf8.first, utf8.count <= 128, isAlphanumeric(first) else { return false }
-        return utf8.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+        return utf8.allSatisfy(isTopicCharacter)
+    }
+
+    /// Whether `byte` may appear in a topic (after its first character).
+    @inline(__always)
+    static func isTopicCharacter(_ byte: UInt8) -> Bool {
+        isAlphanumeric(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
     }
 
     /// Event: `^[A-Za-z0-9._:-]{1,64}$`.

@@ -276,10 +276,43 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     // MARK: - Publish
 
     private func publish(_ request: HTTPRequest, topic: String, body: ByteBuffer, tooLarge: Bool) {
-        let loop = self.context!.eventLoop
+        self.withPrincipal(RequestToken.find(request.headerFields), request: request) { principal in
+            self.publish(request, topic: topic, body: body, tooLarge: tooLarge, principal: principal)
+        }
+    }
+
+    /// Runs `body` with the principal of `token` on the event loop: at once when it is
+    /// known (no authentication, a token seen before), else once it is verified; answers
+    /// `401` instead when it is not valid.
+    private func withPrincipal(_ token: String?, request: HTTPRequest, _ body: @escaping (Principal) -> Void) {
+        guard let loop = self.context?.eventLoop else { return }
+        let authenticator = self.routes.authenticator
+        switch authenticator.cached(token) {
+        case .success(let principal)?:
+            body(principal)
+        case .failure(let error)?:
+            self.respond(error, request: request)
+        case nil:
+            let body = NIOLoopBound(body, eventLoop: loop)
+            Task {
+                do throws(HeraldError) {
+                    let principal = try await authenticator.authenticate(token)
+                    loop.execute { body.value(principal) }
+                } catch {
+                    loop.execute { self.respond(error, request: request) }
+                }
+            }
+        }
+    }
+
+    private func publish(_ request: HTTPRequest, topic: String, body: ByteBuffer, tooLarge: Bool, principal: Principal) {
+        guard let context = self.context else { return }
+        let loop = context.eventLoop
         do throws(HeraldError) {
             if tooLarge { throw HeraldError(.payloadTooLarge, "the body is larger than \(self.routes.maximumPayload) bytes") }
             let item = try self.routes.parsePublish(request, topic: topic, body: body)
+            try principal.authorize(.publish, topic: item.topic)
+            try self.routes.limits.admitPublish(principal, address: context.channel.remoteAddress?.ipAddress)
             // Answered from the committer, on this connection's loop; no task needed.
             self.routes.publisher.submit([item]) { result in
                 loop.execute {

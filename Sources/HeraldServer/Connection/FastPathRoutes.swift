@@ -21,6 +21,8 @@ struct FastPathRoutes: Sendable {
     let subscriptions: SubscriptionServices
     let configuration: HeraldServerConfiguration
     let cors: CORSPolicy
+    let authenticator: Authenticator
+    let limits: ClientLimits
 
     var maximumPayload: Int { self.configuration.maximumPayload }
 

@@ -52,21 +52,28 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
                 return Value(decisions: nil, channel: channel)
             }
             let routes = self.routes
-            // The upgrade request's parameters, read once when NIO asks whether to upgrade.
-            let parsed = NIOLoopBoundBox<Result<(SubscriptionParameters, ackAuto: Bool), HeraldError>?>(nil, eventLoop: channel.eventLoop)
+            // The upgrade request, checked once when NIO asks whether to upgrade. Until a
+            // `WebSocketConnection` owns it, its client's stream is released if the
+            // connection closes.
+            let parsed = NIOLoopBoundBox<Result<WebSocketRequest, HeraldError>?>(nil, eventLoop: channel.eventLoop)
+            channel.closeFuture.whenComplete { _ in
+                if case .success(let request)? = parsed.value, let client = request.client { routes.limits.releaseStream(client: client) }
+            }
             let webSocket = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: routes.configuration.maximumFrame,
                 shouldUpgrade: { channel, head in
-                    channel.eventLoop.makeCompletedFuture {
-                        let result = Self.webSocketParameters(head, cors: routes.cors)
+                    let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
+                    WebSocketRequest.check(head, routes: routes, loop: channel.eventLoop) { result in
                         parsed.value = result
-                        guard case .success = result else { return nil }
-                        return HTTPHeaders()
+                        guard case .success = result else { return promise.succeed(nil) }
+                        promise.succeed(HTTPHeaders())
                     }
+                    return promise.futureResult
                 },
                 upgradePipelineHandler: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
-                        let (parameters, ackAuto) = try (parsed.value ?? Self.webSocketParameters(head, cors: routes.cors)).get()
+                        guard case .success(let request)? = parsed.value else { throw HeraldError(.notFound, "no upgrade") }
+                        parsed.value = nil
                         let maximum = routes.configuration.maximumFrame
                         try channel.pipeline.syncOperations.addHandler(
                             NIOWebSocketFrameAggregator(
@@ -74,7 +81,7 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
                             )
                         )
                         try channel.pipeline.syncOperations.addHandler(
-                            WebSocketConnection(routes: routes, parameters: parameters, ackAuto: ackAuto)
+                            WebSocketConnection(routes: routes, request: request)
                         )
                         return .webSocket
                     }
@@ -141,27 +148,6 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
             return
         }
         await self.handleHTTP(asyncChannel: http1, logger: logger)
-    }
-
-    /// The subscription parameters of a WebSocket upgrade, and whether it asks for
-    /// `ack=auto`; the error to answer for another path, a page of another origin, or
-    /// invalid parameters.
-    static func webSocketParameters(
-        _ head: HTTPRequestHead, cors: CORSPolicy
-    ) -> Result<(SubscriptionParameters, ackAuto: Bool), HeraldError> {
-        let uri = URI(head.uri)
-        guard uri.path == "/v1/ws" else { return .failure(HeraldError(.notFound, "WebSocket is served at /v1/ws")) }
-        let origin = head.headers.first(name: "Origin")
-        guard cors.allowsWebSocket(from: origin, host: head.headers.first(name: "Host")) else {
-            return .failure(
-                HeraldError(.forbidden, "a page of \(origin ?? "") may not open a WebSocket here; allow its origin with --cors-origin")
-            )
-        }
-        do throws(HeraldError) {
-            return .success((try SubscriptionParameters(uri, topicsRequired: false), uri.queryParameters["ack"] == "auto"))
-        } catch {
-            return .failure(error)
-        }
     }
 
     /// Answers a refused upgrade with `error` and closes.

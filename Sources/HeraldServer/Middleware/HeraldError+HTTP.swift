@@ -45,7 +45,8 @@ extension HeraldError: HTTPResponseError {
     /// may succeed, `X-Request-Id` for an internal error.
     var headers: HTTPFields {
         var headers: HTTPFields = [.contentType: "application/json"]
-        if self.kind == .unavailable || self.kind == .rateLimited { headers[.retryAfter] = "1" }
+        if self.kind == .unavailable || self.kind == .rateLimited { headers[.retryAfter] = String(self.retryAfter ?? 1) }
+        if self.kind == .unauthorized { headers[.wwwAuthenticate] = #"Bearer realm="herald""# }
         if let requestID = self.requestID { headers[Self.requestIDField] = requestID }
         return headers
     }

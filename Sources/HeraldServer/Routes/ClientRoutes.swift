@@ -4,16 +4,19 @@ import Hummingbird
 /// `GET /v1/clients/{client}/cursors`: a client's server-side cursors.
 struct ClientRoutes: Sendable {
     let cursors: CursorStore
+    let authenticator: Authenticator
 
     func add(to router: Router<HeraldRequestContext>) {
         router.route("/v1/clients/{client}/cursors", [(.get, self.get)])
     }
 
     @Sendable func get(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let principal = try await self.authenticator.principal(request)
         let client = context.parameters.get("client") ?? ""
         guard NameRules.isValidClientID(client) else {
             throw HeraldError(.invalidClient, "client must match \(NameRules.clientPattern)")
         }
+        try principal.authorizeClient(client)
         let cursors = try await self.cursors.cursors(client: client)
         var bytes: [UInt8] = Array(#"{"client":"#.utf8)
         JSONString.appendQuoted(client, to: &bytes)

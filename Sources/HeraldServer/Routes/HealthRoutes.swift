@@ -8,6 +8,7 @@ struct HealthRoutes: Sendable {
     let pool: PostgresPool
     let dispatcher: Dispatcher
     let metrics: PrometheusCollectorRegistry?
+    let authenticator: Authenticator
 
     func add(to router: Router<HeraldRequestContext>) {
         router.route("/healthz", [(.get, { _, _ in JSONResponse.make(.ok, Array(#"{"status":"ok"}"#.utf8)) })])
@@ -26,7 +27,9 @@ struct HealthRoutes: Sendable {
         return JSONResponse.make(.ok, Array(#"{"status":"ready"}"#.utf8))
     }
 
+    /// The Prometheus text; with authentication on, for admin tokens only.
     @Sendable func metricsText(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        try await self.authenticator.principal(request).authorizeAdmin()
         var bytes: [UInt8] = []
         self.metrics?.emit(into: &bytes)
         return Response(

@@ -4,17 +4,20 @@ import Hummingbird
 /// `GET /v1/poll`: plain polling and long-polling.
 struct PollRoutes: Sendable {
     let poller: Poller
+    let authenticator: Authenticator
 
     func add(to router: Router<HeraldRequestContext>) {
         router.route("/v1/poll", [(.get, self.poll)])
     }
 
     @Sendable func poll(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let principal = try await self.authenticator.principal(request)
         let subscription = try SubscriptionParameters(request)
+        try principal.authorize(.subscribe, topics: subscription.topics)
         let limit = try Self.limit(request.query("limit"))
         let wait = try Self.wait(request.query("wait"))
         let pollRequest = try PollRequest(
-            topics: subscription.topics, after: subscription.after, limit: limit, wait: wait, client: subscription.client
+            topics: subscription.topics, after: subscription.after, limit: limit, wait: wait, client: try principal.clientID(requested: subscription.client)
         )
         let result = try await self.poller.poll(pollRequest)
         return JSONResponse.make(.ok, result.json)

@@ -9,6 +9,8 @@ struct PublishRoutes: Sendable {
     let publisher: Publisher
     let store: NotificationStore
     let configuration: HeraldServerConfiguration
+    let authenticator: Authenticator
+    let limits: ClientLimits
 
     func add(to router: Router<HeraldRequestContext>) {
         // A single publish is served by FastPathHandler.
@@ -18,6 +20,7 @@ struct PublishRoutes: Sendable {
     }
 
     @Sendable func publishBatch(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let principal = try await self.authenticator.principal(request)
         // A batch is JSON whatever its type says, unless the type is something else entirely.
         _ = try BodyFormat(contentType: request.headers[.contentType])
         let body = try await request.collectBody(limit: self.configuration.maximumBatchBody)
@@ -26,6 +29,8 @@ struct PublishRoutes: Sendable {
                 json: bytes, maximumItems: self.configuration.maximumBatch, maximumData: self.configuration.maximumPayload
             )
         }
+        try principal.authorize(.publish, topics: items.lazy.map(\.topic))
+        try self.limits.admitPublish(principal, address: context.remoteIP, count: items.count)
         let results = try await self.publisher.publish(items)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(results.reduce(32) { $0 + 160 + $1.notification.data.utf8.count })
@@ -39,7 +44,9 @@ struct PublishRoutes: Sendable {
     }
 
     @Sendable func getOne(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let principal = try await self.authenticator.principal(request)
         let topic = try context.topicParameter()
+        try principal.authorize(.subscribe, topic: topic)
         guard let seq = context.parameters.get("seq").flatMap({ Int64($0) }), seq > 0,
             let notification = try await self.store.notification(topic: topic, seq: seq)
         else {

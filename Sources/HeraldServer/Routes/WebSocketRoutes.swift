@@ -9,8 +9,11 @@ import Hummingbird
 /// subscribe at once; `ack=auto` records every notification sent as the client's cursor;
 /// the messages are in `WebSocketCommand` and `WebSocketFrames`.
 struct WebSocketRoutes: Sendable {
+    let authenticator: Authenticator
+
     func add(to router: Router<HeraldRequestContext>) {
-        router.route("/v1/ws", [(.get, { request, _ in
+        router.route("/v1/ws", [(.get, { [authenticator] request, _ in
+            _ = try await authenticator.principal(request, queryToken: true)
             _ = try SubscriptionParameters(request, topicsRequired: false)
             throw HeraldError(.upgradeRequired, "GET /v1/ws needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
         })])

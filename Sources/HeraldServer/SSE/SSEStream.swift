@@ -21,6 +21,8 @@ final class SSEStream: Sendable {
     let routes: FastPathRoutes
     private let inbox = Mutex<SubscriberInbox?>(nil)
     private let ended = Atomic<Bool>(false)
+    /// The end of the stream at its token's expiry.
+    private let expiry = Mutex<Scheduled<Void>?>(nil)
 
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
     static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
@@ -37,6 +39,7 @@ final class SSEStream: Sendable {
     func end() {
         self.ended.store(true, ordering: .releasing)
         self.inbox.withLock { $0?.close() }
+        self.expiry.withLock { $0?.cancel() }
     }
 
     func start(_ request: HTTPRequest) {
@@ -46,8 +49,18 @@ final class SSEStream: Sendable {
     private func run(_ request: HTTPRequest) async {
         let subscription: Subscription
         let client: String?
+        let principal: Principal
+        var admitted: String? = nil
         do {
-            let parameters = try SubscriptionParameters(URI(request.path ?? "/"))
+            let uri = URI(request.path ?? "/")
+            principal = try await self.routes.authenticator.authenticate(RequestToken.find(request.headerFields, query: uri))
+            let parameters = try SubscriptionParameters(uri)
+            try principal.authorize(.subscribe, topics: parameters.topics)
+            client = try principal.clientID(requested: parameters.client)
+            if let client {
+                try self.routes.limits.admitStream(client: client)
+                admitted = client
+            }
             var explicit = parameters.after
             // A reconnecting EventSource's Last-Event-ID acknowledges what it names.
             var acknowledging = false
@@ -56,23 +69,29 @@ final class SSEStream: Sendable {
                 for (topic, seq) in resumed.positions where parameters.topics.contains(topic) { explicit[topic] = seq }
                 acknowledging = true
             }
-            client = parameters.client
             let sink = SSELiveSink(
                 handler: self.handler, loop: self.loop,
-                cursors: parameters.client.map { (self.routes.subscriptions.policy, $0) }
+                cursors: client.map { (self.routes.subscriptions.policy, $0) }
             )
             subscription = self.routes.subscriptions.makeSubscription(
-                client: parameters.client, inboxCapacity: self.routes.configuration.inboxCapacity, sink: sink
+                client: client, inboxCapacity: self.routes.configuration.inboxCapacity, sink: sink
             )
             sink.attach(subscription.inbox)
             try await subscription.subscribe(parameters.topics, after: explicit, acknowledging: acknowledging)
         } catch {
+            if let admitted { self.routes.limits.releaseStream(client: admitted) }
             let error = HeraldError.from(error)
             self.loop.execute { self.handler.failStream(error, request: request) }
             return
         }
         self.inbox.withLock { $0 = subscription.inbox }
-        if self.ended.load(ordering: .acquiring) { subscription.close() }
+        // A stream ends when its token expires: EventSource reconnects, with a new token
+        // if the page has one.
+        if let remaining = principal.remaining() {
+            let scheduled = self.loop.scheduleTask(in: TimeAmount(remaining)) { self.end() }
+            self.expiry.withLock { $0 = scheduled }
+        }
+        if self.ended.load(ordering: .acquiring) { self.end() }
 
         var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", Self.accelBuffering: "no"]
         self.handler.addCORSFromAnyThread(to: &headers, request: request)
@@ -86,10 +105,13 @@ final class SSEStream: Sendable {
         // subscription up (database queries) needs far more than waiting for the next
         // event does; this task ends now and gives that memory back.
         let handOver = HandOver(subscription)
+        let admittedClient = admitted
         Task {
             let subscription = handOver.take()
             await self.deliver(subscription, client: client)
             subscription.close()
+            self.expiry.withLock { $0?.cancel() }
+            if let admittedClient { self.routes.limits.releaseStream(client: admittedClient) }
             self.loop.execute { self.handler.endStream() }
         }
     }

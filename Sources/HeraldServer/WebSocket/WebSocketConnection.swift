@@ -30,11 +30,14 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     static let maximumUnanswered = 32
 
     let routes: FastPathRoutes
-    let parameters: SubscriptionParameters
-    let ackAuto: Bool
+    let request: WebSocketRequest
     private var context: ChannelHandlerContext?
     private var session: WebSocketSession?
     private var pings: RepeatedTask?
+    /// The close at the token's expiry.
+    private var expiry: Scheduled<Void>?
+    /// Whether the client's stream was released (once).
+    private var released = false
     /// Pings sent since the client was last heard from.
     private var unansweredPings = 0
     private var closeSent = false
@@ -44,10 +47,9 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     /// Whether a read was asked for while reading was held back.
     private var readHeld = false
 
-    init(routes: FastPathRoutes, parameters: SubscriptionParameters, ackAuto: Bool) {
+    init(routes: FastPathRoutes, request: WebSocketRequest) {
         self.routes = routes
-        self.parameters = parameters
-        self.ackAuto = ackAuto
+        self.request = request
     }
 
     /// Whether the socket can take more (from any thread).
@@ -59,8 +61,15 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
         self.pings = context.eventLoop.scheduleRepeatedTask(initialDelay: heartbeat, delay: heartbeat) { [weak self] _ in
             self?.pingOrClose()
         }
+        // The connection ends when its token expires: 1008 (policy violation).
+        if let remaining = self.request.principal.remaining() {
+            self.expiry = context.eventLoop.scheduleTask(in: TimeAmount(remaining)) { [weak self] in
+                self?.close(code: .policyViolation)
+            }
+        }
         self.session = WebSocketSession(
-            connection: self, loop: context.eventLoop, routes: self.routes, parameters: self.parameters, ackAuto: self.ackAuto
+            connection: self, loop: context.eventLoop, routes: self.routes, request: self.request,
+            address: context.channel.remoteAddress?.ipAddress
         )
     }
 
@@ -227,6 +236,12 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     private func stop() {
         self.pings?.cancel()
         self.pings = nil
+        self.expiry?.cancel()
+        self.expiry = nil
+        if !self.released, let client = self.request.client {
+            self.released = true
+            self.routes.limits.releaseStream(client: client)
+        }
         self.session?.end(goingAway: false)
         self.session = nil
         self.writability.resumeAll()

@@ -24,15 +24,22 @@ final class WebSocketSession: Sendable {
     let loop: any EventLoop
     let routes: FastPathRoutes
     let inbox: SubscriberInbox
+    /// Who the connection is from: every subscribe and publish is checked against it.
+    let principal: Principal
+    /// The IP address of the client (the key of an anonymous publisher's rate limit).
+    let address: String?
     private let goingAway = Atomic<Bool>(false)
 
     /// Starts serving: subscribes to the query's topics and writes until `end`.
-    init(connection: WebSocketConnection, loop: any EventLoop, routes: FastPathRoutes, parameters: SubscriptionParameters, ackAuto: Bool) {
+    init(connection: WebSocketConnection, loop: any EventLoop, routes: FastPathRoutes, request: WebSocketRequest, address: String?) {
         self.connection = connection
         self.loop = loop
         self.routes = routes
+        self.principal = request.principal
+        self.address = address
+        let (parameters, ackAuto) = (request.parameters, request.ackAuto)
         let subscription = routes.subscriptions.makeSubscription(
-            client: parameters.client, inboxCapacity: routes.configuration.inboxCapacity,
+            client: request.client, inboxCapacity: routes.configuration.inboxCapacity,
             // Pings on the connection's own timer keep it alive (`WebSocketConnection`).
             wantsHeartbeats: false
         )
@@ -130,6 +137,7 @@ final class WebSocketSession: Sendable {
                 return true
             }
             do {
+                try self.principal.authorize(.subscribe, topics: cursor.positions.lazy.map(\.topic))
                 try await self.routes.subscriptions.policy.acknowledge(client: client, cursor)
             } catch {
                 await self.send([self.errorFrame(HeraldError.from(error), ref: nil)])
@@ -139,6 +147,13 @@ final class WebSocketSession: Sendable {
         case .invalid(let error, let ref):
             await self.send([self.errorFrame(error, ref: ref)])
         case .publish(let ref, let item):
+            do throws(HeraldError) {
+                try self.principal.authorize(.publish, topic: item.topic)
+                try self.routes.limits.admitPublish(self.principal, address: self.address)
+            } catch {
+                await self.send([self.errorFrame(error, ref: ref)])
+                return true
+            }
             // Publishing waits for a commit; the writing goes on meanwhile.
             self.routes.publisher.submit([item]) { [inbox = self.inbox] result in
                 switch result {
@@ -161,6 +176,7 @@ final class WebSocketSession: Sendable {
             return
         }
         do {
+            try self.principal.authorize(.subscribe, topics: topics)
             let cursor = try await subscription.subscribe(topics, after: after)
             await self.send([WebSocketFrames.subscribed(topics: subscription.subscribedTopics, cursor: cursor)])
         } catch {

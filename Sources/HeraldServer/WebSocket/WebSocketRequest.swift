@@ -1,0 +1,69 @@
+import HTTPTypes
+import HeraldCore
+import HummingbirdCore
+import NIOCore
+import NIOHTTP1
+
+/// A WebSocket upgrade Herald accepts: its subscription parameters, who it is from, and
+/// the client id it acts as (counted against the client's streams until it closes).
+struct WebSocketRequest: Sendable {
+    /// The query's `topics`, `after` and `client`.
+    var parameters: SubscriptionParameters
+    /// Whether the query asks for `ack=auto`.
+    var ackAuto: Bool
+    /// Who the request is from.
+    var principal: Principal
+    /// The client id it acts as; admitted by `ClientLimits.admitStream`, so released once
+    /// the connection closes.
+    var client: String?
+
+    /// Checks an upgrade request and calls `completion` on `loop` with what to do: the
+    /// request, or the error to answer instead of upgrading (another path, a page of
+    /// another origin, no valid token, parameters not valid or not allowed, too many
+    /// streams of its client).
+    static func check(
+        _ head: HTTPRequestHead, routes: FastPathRoutes, loop: any EventLoop,
+        completion: @escaping (Result<WebSocketRequest, HeraldError>) -> Void
+    ) {
+        let uri = URI(head.uri)
+        guard uri.path == "/v1/ws" else { return completion(.failure(HeraldError(.notFound, "WebSocket is served at /v1/ws"))) }
+        let origin = head.headers.first(name: "Origin")
+        guard routes.cors.allowsWebSocket(from: origin, host: head.headers.first(name: "Host")) else {
+            return completion(
+                .failure(
+                    HeraldError(.forbidden, "a page of \(origin ?? "") may not open a WebSocket here; allow its origin with --cors-origin")
+                )
+            )
+        }
+        var fields = HTTPFields()
+        if let authorization = head.headers.first(name: "Authorization") { fields[.authorization] = authorization }
+        let token = RequestToken.find(fields, query: uri)
+        let authenticator = routes.authenticator
+        let accept = { (principal: Principal) in completion(Result { () throws(HeraldError) in try Self.admit(uri, principal, routes) }) }
+        switch authenticator.cached(token) {
+        case .success(let principal)?:
+            accept(principal)
+        case .failure(let error)?:
+            completion(.failure(error))
+        case nil:
+            let (accept, completion) = (NIOLoopBound(accept, eventLoop: loop), NIOLoopBound(completion, eventLoop: loop))
+            Task {
+                do throws(HeraldError) {
+                    let principal = try await authenticator.authenticate(token)
+                    loop.execute { accept.value(principal) }
+                } catch {
+                    loop.execute { completion.value(.failure(error)) }
+                }
+            }
+        }
+    }
+
+    /// The request of `principal` for `uri`, checked and admitted.
+    private static func admit(_ uri: URI, _ principal: Principal, _ routes: FastPathRoutes) throws(HeraldError) -> WebSocketRequest {
+        let parameters = try SubscriptionParameters(uri, topicsRequired: false)
+        try principal.authorize(.subscribe, topics: parameters.topics)
+        let client = try principal.clientID(requested: parameters.client)
+        if let client { try routes.limits.admitStream(client: client) }
+        return WebSocketRequest(parameters: parameters, ackAuto: uri.queryParameters["ack"] == "auto", principal: principal, client: client)
+    }
+}
