@@ -1,7 +1,7 @@
 # Herald: the two commands a newcomer needs are `make run` and `make test`.
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
-APT_PACKAGES := postgresql libpq-dev acl
+APT_PACKAGES := postgresql libpq-dev acl nginx python3-yaml curl
 BENCH_APT_PACKAGES := nginx libnginx-mod-nchan
 PORT ?= 8080
 
@@ -12,11 +12,13 @@ run: deps build
 	.build/debug/herald serve --port $(PORT)
 
 ## Install what is missing, then build and run the whole test suite: everything in
-## parallel, then the timed and heavy tests (IsolatedTests) one at a time.
+## parallel, then the timed and heavy tests (IsolatedTests) one at a time, then the
+## container files' checks (docker/check.sh: no Docker engine needed).
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip IsolatedTests
 	$(SWIFT) test --skip-build --filter IsolatedTests
+	docker/check.sh
 
 ## Debug build of every product.
 build:
@@ -31,7 +33,8 @@ release:
 bench: bench-deps release
 	bench/compare.sh $(SCENARIOS)
 
-## Install PostgreSQL, libpq and acl with apt-get when they are missing.
+## Install PostgreSQL, libpq, acl, and what docker/check.sh runs (nginx, PyYAML, curl)
+## with apt-get when they are missing.
 deps:
 	@$(call apt_install,$(APT_PACKAGES))
 
