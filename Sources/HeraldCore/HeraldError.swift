@@ -73,6 +73,16 @@ extension HeraldError {
         return error
     }
 
+    /// This error told under request id `id`: an internal error's message and
+    /// `requestID` name it (the request's log line has the same id); others are unchanged.
+    public func identified(by id: String) -> HeraldError {
+        guard self.kind == .internalError, !id.isEmpty else { return self }
+        var error = self
+        error.message = "internal error (request id \(id)); the server's log has the details"
+        error.requestID = id
+        return error
+    }
+
     /// `error` as a Herald error: itself, or an internal error carrying it.
     public static func from(_ error: any Error) -> HeraldError {
         error as? HeraldError ?? .internalError(String(describing: error))

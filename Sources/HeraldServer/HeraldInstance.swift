@@ -110,6 +110,7 @@ public final class HeraldInstance: Sendable {
         self.connections = ConnectionLimit(maximum: configuration.server.maximumConnections)
         self.authenticator = Authenticator(secret: configuration.server.authSecret)
         self.limits = ClientLimits(configuration: configuration.server.clientLimits)
+        HeraldMetrics.prepare()
         self.dispatcher = Dispatcher(
             listener: PostgresListener(connectionString: configuration.databaseURL, channels: [Dispatcher.channel], logger: logger),
             signals: self.signals,
@@ -173,6 +174,7 @@ public final class HeraldInstance: Sendable {
     /// `HeraldChildChannel`).
     public func makeRouter() -> Router<HeraldRequestContext> {
         let router = Router(context: HeraldRequestContext.self)
+        router.add(middleware: RequestLogMiddleware())
         router.add(middleware: HeraldCORSMiddleware(policy: self.corsPolicy))
         router.add(middleware: ErrorMiddleware())
         let server = self.configuration.server
@@ -183,7 +185,10 @@ public final class HeraldInstance: Sendable {
         SSERoutes().add(to: router)
         WebSocketRoutes(authenticator: authenticator).add(to: router)
         ClientRoutes(cursors: self.cursors, authenticator: authenticator).add(to: router)
-        HealthRoutes(pool: self.pool, dispatcher: self.dispatcher, metrics: self.metrics, authenticator: authenticator).add(to: router)
+        HealthRoutes(
+            pools: [("read", self.pool), ("publish", self.publishPool)], connections: self.connections, dispatcher: self.dispatcher,
+            metrics: self.metrics, authenticator: authenticator
+        ).add(to: router)
         return router
     }
 

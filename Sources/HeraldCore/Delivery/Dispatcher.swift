@@ -1,6 +1,7 @@
 import HeraldPostgres
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Turns the instance's LISTEN notifications into deliveries and wake-ups.
 ///
@@ -20,6 +21,8 @@ public final class Dispatcher: Service, Sendable {
     let heartbeat: Duration
     let sweepInterval: Duration
     let logger: Logger
+    /// Whether the LISTEN connection came up once (later connections are reconnects).
+    private let hasConnected = Atomic<Bool>(false)
 
     /// Creates a dispatcher for `listener`'s events.
     public init(
@@ -76,6 +79,9 @@ public final class Dispatcher: Service, Sendable {
             self.hub.wake(topic: wake.topic, seq: wake.seq)
             self.signals.wake(topic: wake.topic)
         case .connected, .missed:
+            if case .connected = event {
+                if self.hasConnected.exchange(true, ordering: .relaxed) { HeraldMetrics.listenerReconnected() }
+            }
             // Notifications may have been lost (while disconnected, or dropped while this
             // dispatcher fell behind): everyone reads again.
             self.logger.debug("LISTEN connection ready, or events were dropped: re-reading")

@@ -214,6 +214,7 @@ public final class Subscription {
         guard case .catchingUp(let joinFrom) = self.phases[topic], let position = self.positions[topic] else { return [] }
         let pageSize = self.hub.pageSize
         let page: NotificationStore.Page
+        HeraldMetrics.catchUpRead()
         do {
             if let prefetch = self.prefetch, prefetch.topic == topic, prefetch.after == position {
                 self.prefetch = nil

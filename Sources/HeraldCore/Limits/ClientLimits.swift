@@ -68,6 +68,7 @@ public final class ClientLimits: Sendable {
             return decision
         }
         if case .refused(let seconds) = decision {
+            HeraldMetrics.refused(.publishRate)
             var error = HeraldError(.rateLimited, "more than \(Self.format(rate)) publishes a second from this client; slow down")
             error.retryAfter = max(1, Int(seconds.rounded(.up)))
             throw error
@@ -86,6 +87,7 @@ public final class ClientLimits: Sendable {
             return true
         }
         guard admitted else {
+            HeraldMetrics.refused(.clientStreams)
             var error = HeraldError(
                 .rateLimited, "client '\(client.prefix(140))' has \(maximum) streams open here already; close one first"
             )

@@ -66,6 +66,7 @@ public enum PublishBodyParser {
         guard let list else { throw HeraldError(.invalidBody, #"the body must be {"notifications":[...]}"#) }
         guard !list.isEmpty else { throw HeraldError(.invalidBody, "notifications must not be empty") }
         guard list.count <= maximumItems else {
+            HeraldMetrics.refused(.batchSize)
             throw HeraldError(.batchTooLarge, "a batch holds at most \(maximumItems) notifications, got \(list.count)")
         }
         var items: [PublishItem] = []
@@ -163,6 +164,7 @@ public enum PublishBodyParser {
             guard NameRules.isValidEvent(event) else { throw .invalidEvent(event) }
             guard let data = self.data else { throw HeraldError(.missingData, "a notification needs a data field") }
             guard data.utf8.count <= maximumData else {
+                HeraldMetrics.refused(.payloadSize)
                 throw HeraldError(.payloadTooLarge, "data is larger than \(maximumData) bytes")
             }
             if self.ttlIsInvalid { throw HeraldError(.invalidBody, "ttl must be a whole number of seconds") }

@@ -112,9 +112,13 @@ public final class Publisher: Service, Sendable {
         var topics: [String] = []
         for item in items where !topics.contains(item.topic) { topics.append(item.topic) }
         let now = ContinuousClock.now
+        let timed: Answer = { result in
+            HeraldMetrics.published(since: now)
+            answer(result)
+        }
         let pending = Pending(
             items: items, topics: topics, byteCount: items.reduce(0) { $0 + $1.data.utf8.count },
-            deadline: now + self.configuration.publishTimeout, answer: answer
+            deadline: now + self.configuration.publishTimeout, answer: timed
         )
         switch self.state.withLock({ $0.submit(pending, now: now) }) {
         case .wake(let committer):
@@ -124,6 +128,7 @@ public final class Publisher: Service, Sendable {
         case .reject(.shuttingDown):
             answer(.failure(Self.shuttingDown))
         case .reject(.full):
+            HeraldMetrics.refused(.publishQueue)
             answer(.failure(HeraldError(.unavailable, "too many publishes are waiting for the database; nothing was stored, retry shortly")))
         }
     }
@@ -213,6 +218,7 @@ public final class Publisher: Service, Sendable {
         guard !expired.isEmpty else { return }
         let held = Set(self.heldTopics)
         for pending in expired {
+            HeraldMetrics.refused(.publishTimeout)
             let topic = pending.topics.first { held.contains($0) }
             let reason = topic.map { "the topic \($0) stayed locked by another transaction" } ?? "the database did not commit it"
             pending.answer(.failure(HeraldError(.unavailable, "\(reason) within --publish-timeout; nothing was stored, retry shortly")))

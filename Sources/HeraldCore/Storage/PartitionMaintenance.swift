@@ -47,6 +47,7 @@ public struct PartitionMaintenance: Service {
     @discardableResult
     public func runOnce() async throws -> Outcome {
         let created = try await Self.ensurePartitions(self.pool, days: Self.daysAhead + 2)
+        HeraldMetrics.partitions(created: created)
         let seconds = self.retention.components.seconds
         let expired = try await self.pool.query(
             PostgresQuery("SELECT name, step FROM herald.expired_partitions(now() - make_interval(secs => $1))", seconds)
@@ -69,6 +70,7 @@ public struct PartitionMaintenance: Service {
                     try await connection.simpleQuery("DROP TABLE herald.\(name)")
                 }
                 dropped += 1
+                HeraldMetrics.partitions(dropped: 1)
             } catch {
                 // Someone still reads it (an old transaction): the next run finishes the job.
                 self.logger.warning("cannot drop an expired partition yet; will retry", metadata: ["partition": "\(name)", "error": "\(error)"])

@@ -59,6 +59,9 @@ struct PoolStateMachine<Waiter> {
     /// The number of slots that exist.
     var size: Int { self.created }
 
+    /// The number of connections leased now.
+    var inUse: Int { self.created - self.idle.count }
+
     /// A connection for `waiter`, who waits at most until `deadline` (later than every
     /// earlier waiter's).
     mutating func lease(_ waiter: Waiter, deadline: ContinuousClock.Instant) -> LeaseAction {

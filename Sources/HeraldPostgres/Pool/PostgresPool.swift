@@ -73,6 +73,14 @@ public final class PostgresPool: Sendable {
     /// The number of connections leased so far (each `query` is one lease).
     public var leaseCount: Int { self.statements.load(ordering: .relaxed) }
 
+    /// The number of connections leased now.
+    public var inUse: Int { self.state.withLock { $0.machine.inUse } }
+
+    /// How many callers were refused a connection so far: too many waiting, or none free
+    /// within the lease timeout.
+    public var refusedLeases: Int { self.refused.load(ordering: .relaxed) }
+    private let refused = Atomic<Int>(0)
+
     /// Leases a connection for the duration of `body`.
     public func withConnection<Result: Sendable>(
         _ body: (PostgresConnection) async throws -> Result
@@ -136,6 +144,7 @@ public final class PostgresPool: Sendable {
             case .wait(let startTimer):
                 if startTimer { Task { await self.expireWaiters() } }
             case .overloaded:
+                self.refused.add(1, ordering: .relaxed)
                 continuation.resume(
                     throwing: PostgresError(kind: .overloaded, message: "too many callers wait for a database connection")
                 )
@@ -152,6 +161,7 @@ public final class PostgresPool: Sendable {
         while true {
             let (expired, next) = self.state.withLock { $0.machine.expire(now: .now) }
             for waiter in expired {
+                self.refused.add(1, ordering: .relaxed)
                 waiter.resume(
                     throwing: PostgresError(
                         kind: .overloaded, message: "no database connection was free within \(self.configuration.leaseTimeout)"

@@ -40,6 +40,7 @@ final class ConnectionLimit: Sendable {
     /// Answers a connection beyond the limit with `503 unavailable` and closes it. The
     /// pipeline is still empty, so the bytes go straight to the socket.
     func refuse(_ channel: any Channel) {
+        HeraldMetrics.refused(.maxConnections)
         let error = HeraldError(.unavailable, "the server has \(self.maximum) connections open, its most; retry shortly")
         let (head, body) = error.closingResponse
         var response = ByteBuffer()

@@ -105,6 +105,7 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
         case .idleTimedOut:
             context.close(promise: nil)
         case .requestTimedOut:
+            HeraldMetrics.refused(.requestTimeout)
             let error = HeraldError(.requestTimeout, "the request did not arrive in time; send it whole, then wait for the answer")
             let (response, body) = error.closingResponse
             var headers = HTTPHeaders()

@@ -43,6 +43,16 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     /// Whether a read was asked for while reading was held back.
     private var readHeld = false
     private let writability = ChannelWritability()
+    /// The request of ours being served, for its log line (`RequestLog`).
+    private var current: Current?
+
+    struct Current {
+        var id: String
+        var start: ContinuousClock.Instant
+        var method: String
+        var path: String
+        var route: String
+    }
 
     /// Whether the socket can take more (from any thread).
     var isWritable: Bool { self.writability.isWritable }
@@ -111,8 +121,10 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
                 self.pendingPassedThrough += 1
                 context.fireChannelRead(self.wrapInboundOut(part))
             case .publish(let topic):
+                self.begin(request, route: "/v1/topics/{topic}/notifications")
                 self.state = .readingPublish(request, topic: topic, body: ByteBuffer(), tooLarge: false)
             case .sse:
+                self.begin(request, route: "/v1/sse")
                 self.state = .readingSubscribe(request)
             }
         case .passing:
@@ -233,10 +245,33 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
 
     // MARK: - Answers of our own (called on the event loop)
 
+    /// A request of ours starts: its id and time, for its log line.
+    private func begin(_ request: HTTPRequest, route: String) {
+        self.current = Current(
+            id: RequestLog.id(request.headerFields[RequestLog.requestID]), start: .now, method: request.method.rawValue,
+            path: request.path ?? "", route: route
+        )
+    }
+
+    /// The id of the request of ours being served.
+    var requestID: String { self.current?.id ?? "" }
+
+    /// Logs and counts the request of ours answered with `status`.
+    private func finish(status: Int) {
+        guard let current = self.current else { return }
+        self.current = nil
+        RequestLog.record(
+            self.routes.logger, id: current.id, method: current.method, path: current.path, route: current.route, status: status,
+            since: current.start
+        )
+    }
+
     /// Writes a whole response.
     func respond(status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer, closeAfter: Bool) {
         guard let context = self.context else { return }
         var headers = headers
+        if let current = self.current { headers[RequestLog.requestID] = current.id }
+        self.finish(status: status.code)
         headers[.date] = HTTPDate.now
         headers[.server] = "Herald"
         headers[.contentLength] = String(body.readableBytes)
@@ -252,6 +287,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
 
     /// Writes an error response.
     func respond(_ error: HeraldError, request: HTTPRequest) {
+        let error = error.identified(by: self.requestID)
         error.logIfInternal(self.routes.logger)
         var headers = error.headers
         self.addCORS(to: &headers, request: request)
@@ -309,7 +345,10 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
         guard let context = self.context else { return }
         let loop = context.eventLoop
         do throws(HeraldError) {
-            if tooLarge { throw HeraldError(.payloadTooLarge, "the body is larger than \(self.routes.maximumPayload) bytes") }
+            if tooLarge {
+                HeraldMetrics.refused(.payloadSize)
+                throw HeraldError(.payloadTooLarge, "the body is larger than \(self.routes.maximumPayload) bytes")
+            }
             let item = try self.routes.parsePublish(request, topic: topic, body: body)
             try principal.authorize(.publish, topic: item.topic)
             try self.routes.limits.admitPublish(principal, address: context.channel.remoteAddress?.ipAddress)
@@ -375,6 +414,9 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     /// event loop). From now on the connection is the stream's.
     func beginStream(_ head: HTTPResponse, first: ByteBuffer) {
         guard let context = self.context else { return }
+        var head = head
+        if let current = self.current { head.headerFields[RequestLog.requestID] = current.id }
+        self.finish(status: head.status.code)
         // One flush for both: the chunk's flush sends the head too.
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         self.writeChunk(first)

@@ -63,10 +63,22 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
                 maxFrameSize: routes.configuration.maximumFrame,
                 shouldUpgrade: { channel, head in
                     let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
+                    let (id, start) = (RequestLog.id(head.headers.first(name: "X-Request-Id")), ContinuousClock.now)
                     WebSocketRequest.check(head, routes: routes, loop: channel.eventLoop) { result in
-                        parsed.value = result
+                        // The upgrade's log line; a refusal's answer carries the id too.
+                        var status = 101
+                        parsed.value = result.mapError { error in
+                            var error = error.identified(by: id)
+                            error.requestID = id
+                            error.logIfInternal(routes.logger)
+                            status = error.status.code
+                            return error
+                        }
+                        RequestLog.record(
+                            routes.logger, id: id, method: "GET", path: head.uri, route: "/v1/ws", status: status, since: start
+                        )
                         guard case .success = result else { return promise.succeed(nil) }
-                        promise.succeed(HTTPHeaders())
+                        promise.succeed(HTTPHeaders([("X-Request-Id", id)]))
                     }
                     return promise.futureResult
                 },

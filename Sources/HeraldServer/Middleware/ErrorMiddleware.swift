@@ -10,7 +10,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HeraldError {
-            return try error.response(from: request, context: context)
+            let id = (context as? HeraldRequestContext)?.requestID ?? ""
+            return try error.identified(by: id).response(from: request, context: context)
         } catch let error as HTTPError {
             var response = try Self.herald(for: error).response(from: request, context: context)
             for field in error.headers where field.name != .contentType && field.name != .contentLength {
@@ -18,7 +19,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             return response
         } catch {
-            return try HeraldError.from(error).response(from: request, context: context)
+            let id = (context as? HeraldRequestContext)?.requestID ?? ""
+            return try HeraldError.from(error).identified(by: id).response(from: request, context: context)
         }
     }
 

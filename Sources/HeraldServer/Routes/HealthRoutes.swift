@@ -5,7 +5,8 @@ import Prometheus
 
 /// `/healthz`, `/readyz` and `/metrics`.
 struct HealthRoutes: Sendable {
-    let pool: PostgresPool
+    let pools: [(name: String, pool: PostgresPool)]
+    let connections: ConnectionLimit
     let dispatcher: Dispatcher
     let metrics: PrometheusCollectorRegistry?
     let authenticator: Authenticator
@@ -21,7 +22,7 @@ struct HealthRoutes: Sendable {
         guard self.dispatcher.isListening else {
             throw HeraldError(.unavailable, "the LISTEN connection to the database is down")
         }
-        let pool = self.pool
+        let pool = self.pools[0].pool
         let answered = await withDeadline(.seconds(2)) { try await pool.query("SELECT 1") } != nil
         guard answered else { throw HeraldError(.unavailable, "the database does not answer") }
         return JSONResponse.make(.ok, Array(#"{"status":"ready"}"#.utf8))
@@ -30,6 +31,7 @@ struct HealthRoutes: Sendable {
     /// The Prometheus text; with authentication on, for admin tokens only.
     @Sendable func metricsText(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         try await self.authenticator.principal(request).authorizeAdmin()
+        HeraldMetrics.sample(httpConnections: self.connections.count, pools: self.pools)
         var bytes: [UInt8] = []
         self.metrics?.emit(into: &bytes)
         return Response(

@@ -7,6 +7,8 @@ public struct HeraldRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The IP address the request comes from (the key of anonymous publishers' rate limit).
     public let remoteIP: String?
+    /// The request's id (`X-Request-Id`), set by `RequestLogMiddleware`.
+    public var requestID: String = ""
 
     /// Creates a context for a request.
     public init(source: ApplicationRequestContextSource) {

@@ -19,7 +19,11 @@ struct PollRoutes: Sendable {
         let pollRequest = try PollRequest(
             topics: subscription.topics, after: subscription.after, limit: limit, wait: wait, client: try principal.clientID(requested: subscription.client)
         )
+        let transport: HeraldMetrics.Transport = wait > .zero ? .longpoll : .poll
+        if transport == .longpoll { HeraldMetrics.subscriber(.longpoll, by: 1) }
+        defer { if transport == .longpoll { HeraldMetrics.subscriber(.longpoll, by: -1) } }
         let result = try await self.poller.poll(pollRequest)
+        HeraldMetrics.delivered(result.notifications.count, over: transport)
         return JSONResponse.make(.ok, result.json)
     }
 

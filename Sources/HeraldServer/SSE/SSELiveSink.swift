@@ -87,10 +87,12 @@ final class SSELiveSink: LiveSink {
             return
         }
         if let sharedChunk {
+            HeraldMetrics.delivered(1, over: .sse)
             self.handler.writeChunk(sharedChunk, whenWritten: self.recording([(last.topic, last.seq)]))
             return
         }
         guard !events.isEmpty else { return }
+        HeraldMetrics.delivered(SSEStream.notificationCount(events), over: .sse)
         let (buffer, delivered) = SSEEncoding.encode(events)
         self.handler.writeChunk(buffer, whenWritten: self.recording(delivered))
     }

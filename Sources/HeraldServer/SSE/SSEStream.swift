@@ -106,13 +106,24 @@ final class SSEStream: Sendable {
         // event does; this task ends now and gives that memory back.
         let handOver = HandOver(subscription)
         let admittedClient = admitted
+        HeraldMetrics.connection(.sse, by: 1)
+        HeraldMetrics.subscriber(.sse, by: 1)
         Task {
             let subscription = handOver.take()
             await self.deliver(subscription, client: client)
+            HeraldMetrics.connection(.sse, by: -1)
+            HeraldMetrics.subscriber(.sse, by: -1)
             subscription.close()
             self.expiry.withLock { $0?.cancel() }
             if let admittedClient { self.routes.limits.releaseStream(client: admittedClient) }
             self.loop.execute { self.handler.endStream() }
+        }
+    }
+
+    /// How many of `events` are notifications (not resets).
+    static func notificationCount(_ events: [Subscription.Event]) -> Int {
+        events.reduce(0) { count, event in
+            if case .notification = event { count + 1 } else { count }
         }
     }
 
@@ -125,6 +136,7 @@ final class SSEStream: Sendable {
             case .events(let events):
                 let (bytes, delivered) = SSEEncoding.encode(events)
                 buffer = bytes
+                HeraldMetrics.delivered(Self.notificationCount(events), over: .sse)
                 // The client's cursor moves once the write is done, not when it is handed over.
                 if let client { written = { policy.delivered(client: client, delivered) } }
             case .heartbeat:

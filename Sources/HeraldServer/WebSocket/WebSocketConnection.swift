@@ -36,7 +36,7 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     private var pings: RepeatedTask?
     /// The close at the token's expiry.
     private var expiry: Scheduled<Void>?
-    /// Whether the client's stream was released (once).
+    /// Whether the connection's counts (open connections, the client's streams) were released (once).
     private var released = false
     /// Pings sent since the client was last heard from.
     private var unansweredPings = 0
@@ -61,6 +61,7 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
         self.pings = context.eventLoop.scheduleRepeatedTask(initialDelay: heartbeat, delay: heartbeat) { [weak self] _ in
             self?.pingOrClose()
         }
+        HeraldMetrics.connection(.websocket, by: 1)
         // The connection ends when its token expires: 1008 (policy violation).
         if let remaining = self.request.principal.remaining() {
             self.expiry = context.eventLoop.scheduleTask(in: TimeAmount(remaining)) { [weak self] in
@@ -154,7 +155,11 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if error is NIOWebSocketFrameAggregator.Error {
             // A message over the maximum, in fragments.
+            HeraldMetrics.refused(.messageSize)
             self.close(code: .messageTooLarge)
+        } else if let error = error as? NIOWebSocketError, error == .invalidFrameLength {
+            // One frame over the maximum: NIO's protocol error handler closed with 1009.
+            HeraldMetrics.refused(.messageSize)
         } else if !(error is NIOWebSocketError) {
             // (NIO's WebSocketProtocolErrorHandler, before this handler, has already
             // answered a protocol error with its close code.)
@@ -238,9 +243,10 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
         self.pings = nil
         self.expiry?.cancel()
         self.expiry = nil
-        if !self.released, let client = self.request.client {
+        if !self.released {
             self.released = true
-            self.routes.limits.releaseStream(client: client)
+            HeraldMetrics.connection(.websocket, by: -1)
+            if let client = self.request.client { self.routes.limits.releaseStream(client: client) }
         }
         self.session?.end(goingAway: false)
         self.session = nil

@@ -29,6 +29,8 @@ final class WebSocketSession: Sendable {
     /// The IP address of the client (the key of an anonymous publisher's rate limit).
     let address: String?
     private let goingAway = Atomic<Bool>(false)
+    /// Whether it counts as a live subscriber (only the session's task changes it).
+    private let isLive = Atomic<Bool>(false)
 
     /// Starts serving: subscribes to the query's topics and writes until `end`.
     init(connection: WebSocketConnection, loop: any EventLoop, routes: FastPathRoutes, request: WebSocketRequest, address: String?) {
@@ -76,6 +78,7 @@ final class WebSocketSession: Sendable {
             case .events(let events):
                 var frames: [ByteBuffer] = []
                 var delivered: [(topic: String, seq: Int64)] = []
+                var resets = 0
                 frames.reserveCapacity(events.count)
                 for event in events {
                     switch event {
@@ -84,9 +87,11 @@ final class WebSocketSession: Sendable {
                         delivered.append((encoded.topic, encoded.seq))
                     case .reset(let reset, let cursor):
                         frames.append(WebSocketFrames.reset(reset, cursor: cursor))
+                        resets += 1
                         delivered.append((reset.topic, reset.resumedAfter))
                     }
                 }
+                HeraldMetrics.delivered(delivered.count - resets, over: .websocket)
                 // With ack=auto the client's cursor moves once the frames are written.
                 var written: (@Sendable () -> Void)? = nil
                 if ackAuto, let client = subscription.clientID {
@@ -108,6 +113,7 @@ final class WebSocketSession: Sendable {
             }
         }
         subscription.close()
+        self.countLive(false)
         let goingAway = self.goingAway.load(ordering: .relaxed)
         // 1001 tells the client the server is going away: reconnect (to another instance).
         self.loop.execute { self.connection.finish(goingAway: goingAway) }
@@ -117,6 +123,12 @@ final class WebSocketSession: Sendable {
     func errorFrame(_ error: HeraldError, ref: String?) -> ByteBuffer {
         error.logIfInternal(self.routes.logger)
         return WebSocketFrames.error(error, ref: ref)
+    }
+
+    /// Counts the connection as a live subscriber while it has topics (`herald_live_subscribers`).
+    private func countLive(_ live: Bool) {
+        guard live != self.isLive.exchange(live, ordering: .relaxed) else { return }
+        HeraldMetrics.subscriber(.websocket, by: live ? 1 : -1)
     }
 
     /// Tells the handler a message of the client's has its answer.
@@ -131,6 +143,7 @@ final class WebSocketSession: Sendable {
             await self.subscribe(subscription, topics, after: after, ref: nil)
         case .unsubscribe(let topics):
             subscription.unsubscribe(topics)
+            self.countLive(!subscription.subscribedTopics.isEmpty)
         case .ack(let cursor):
             guard let client = subscription.clientID else {
                 await self.send([self.errorFrame(HeraldError(.invalidClient, "ack needs a client id (client=...)"), ref: nil)])
@@ -178,6 +191,7 @@ final class WebSocketSession: Sendable {
         do {
             try self.principal.authorize(.subscribe, topics: topics)
             let cursor = try await subscription.subscribe(topics, after: after)
+            self.countLive(!subscription.subscribedTopics.isEmpty)
             await self.send([WebSocketFrames.subscribed(topics: subscription.subscribedTopics, cursor: cursor)])
         } catch {
             let error = HeraldError.from(error)
