@@ -182,7 +182,7 @@ public final class HeraldInstance: Sendable {
         PublishRoutes(publisher: self.publisher, store: self.store, configuration: server, authenticator: authenticator, limits: self.limits)
             .add(to: router)
         PollRoutes(poller: Poller(policy: self.policy, signals: self.signals), authenticator: authenticator).add(to: router)
-        SSERoutes().add(to: router)
+        SSERoutes(routes: self.fastPathRoutes).add(to: router)
         WebSocketRoutes(authenticator: authenticator).add(to: router)
         ClientRoutes(cursors: self.cursors, authenticator: authenticator).add(to: router)
         HealthRoutes(
@@ -196,12 +196,17 @@ public final class HeraldInstance: Sendable {
     /// On graceful shutdown the server stops first (answering requests in flight, ending
     /// streams so their clients reconnect elsewhere), then cursors are written, the
     /// publisher commits what is queued, and the LISTEN connection closes.
+    ///
+    /// With TLS configured, connections negotiate HTTP/2 or HTTP/1.1 (`HeraldSecureChildChannel`).
     public func makeApplication(
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
-        Application(
+    ) throws -> some ApplicationProtocol {
+        let server = self.configuration.server
+        return Application(
             router: self.makeRouter(),
-            server: .herald(routes: self.fastPathRoutes, limit: self.connections),
+            server: try server.tls.map { tls in
+                try .heraldSecure(routes: self.fastPathRoutes, limit: self.connections, tls: tls, idleTimeout: server.idleTimeout)
+            } ?? .herald(routes: self.fastPathRoutes, limit: self.connections),
             configuration: .init(
                 address: .hostname(self.configuration.server.host, port: self.configuration.server.port),
                 serverName: "Herald",

@@ -1,5 +1,6 @@
 import Glibc
 import HeraldCore
+import NIOSSL
 
 /// The settings of the HTTP side of `herald serve`.
 public struct HeraldServerConfiguration: Sendable {
@@ -33,6 +34,8 @@ public struct HeraldServerConfiguration: Sendable {
     public var authSecret: String?
     /// Per-client limits (`--publish-rate`, `--publish-burst`, `--max-client-streams`).
     public var clientLimits: ClientLimits.Configuration
+    /// TLS (`--tls-cert`, `--tls-key`): HTTPS with HTTP/2 and HTTP/1.1; nil: plain HTTP.
+    public var tls: TLSConfiguration?
 
     /// Creates a configuration with the defaults of the wire contract.
     public init(
@@ -49,7 +52,8 @@ public struct HeraldServerConfiguration: Sendable {
         idleTimeout: Duration = .seconds(60),
         maximumConnections: Int? = nil,
         authSecret: String? = nil,
-        clientLimits: ClientLimits.Configuration = .init()
+        clientLimits: ClientLimits.Configuration = .init(),
+        tls: TLSConfiguration? = nil
     ) {
         self.host = host
         self.port = port
@@ -65,6 +69,7 @@ public struct HeraldServerConfiguration: Sendable {
         self.maximumConnections = maximumConnections ?? Self.defaultMaximumConnections()
         self.authSecret = authSecret
         self.clientLimits = clientLimits
+        self.tls = tls
     }
 
     /// Why this configuration must not start unless on purpose (`--allow-anonymous`): a

@@ -1,5 +1,6 @@
 import ArgumentParser
 import HeraldCore
+import NIOSSL
 
 /// `serve`'s options for who may use the server: tokens, anonymous exposure, per-client limits.
 struct SecurityOptions: ParsableArguments {
@@ -46,7 +47,27 @@ struct SecurityOptions: ParsableArguments {
     )
     var maxClientStreams: Int?
 
+    @Option(
+        name: .customLong("tls-cert"),
+        help: ArgumentHelp(
+            "A PEM certificate (chain) to serve HTTPS with, HTTP/2 and HTTP/1.1 by ALPN; needs --tls-key. (env: HERALD_TLS_CERT)",
+            valueName: "path"
+        )
+    )
+    var tlsCert: String?
+
+    @Option(
+        name: .customLong("tls-key"),
+        help: ArgumentHelp("The PEM private key of --tls-cert. (env: HERALD_TLS_KEY)", valueName: "path")
+    )
+    var tlsKey: String?
+
     func validate() throws {
+        if self.tlsCert != nil || self.tlsKey != nil,
+            ((self.tlsCert ?? Environment.value("tls-cert")) == nil) != ((self.tlsKey ?? Environment.value("tls-key")) == nil)
+        {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
         try Self.publishRate.validate(self.publishRate)
         try Self.publishBurst.validate(self.publishBurst)
         try Self.maxClientStreams.validate(self.maxClientStreams)
@@ -58,6 +79,23 @@ struct SecurityOptions: ParsableArguments {
 
     /// Whether anonymous exposure was allowed on purpose.
     var anonymousAllowed: Bool { Environment.flag(self.allowAnonymous, "allow-anonymous") }
+
+    /// The TLS configuration of `--tls-cert` and `--tls-key`, or nil for plain HTTP.
+    func tls() throws -> TLSConfiguration? {
+        let cert = self.tlsCert ?? Environment.value("tls-cert")
+        let key = self.tlsKey ?? Environment.value("tls-key")
+        guard let cert, let key else {
+            if cert != nil || key != nil { throw ConfigurationError(message: "HERALD_TLS_CERT and HERALD_TLS_KEY go together") }
+            return nil
+        }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
+            let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+            return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+        } catch {
+            throw ConfigurationError(message: "cannot use --tls-cert \(cert) and --tls-key \(key): \(error)")
+        }
+    }
 
     /// The per-client limits.
     func limits() throws -> ClientLimits.Configuration {

@@ -186,7 +186,8 @@ struct Serve: AsyncParsableCommand {
             idleTimeout: try ServeSettings.idleTimeout.resolve(text: self.idleTimeout),
             maximumConnections: maximumConnections,
             authSecret: self.security.secret,
-            clientLimits: try self.security.limits()
+            clientLimits: try self.security.limits(),
+            tls: try self.security.tls()
         )
         if let problem = server.exposureProblem, !self.security.anonymousAllowed { throw ConfigurationError(message: problem) }
         if let secret = server.authSecret, secret.utf8.count < 32 {
@@ -219,10 +220,10 @@ struct Serve: AsyncParsableCommand {
         )
         do {
             try await Self.prepare(instance, logger: logger)
-            let app = instance.makeApplication { channel in
+            let app = try instance.makeApplication { channel in
                 let address = channel.localAddress
                 let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator()).count
-                logger.notice("Herald is listening on http://\(server.host):\(address?.port ?? server.port) (\(loops) event loop\(loops == 1 ? "" : "s"))")
+                logger.notice("Herald is listening on http\(server.tls == nil ? "" : "s")://\(server.host):\(address?.port ?? server.port) (\(loops) event loop\(loops == 1 ? "" : "s"))")
             }
             let watchdog = ShutdownWatchdog(timeout: shutdownTimeout, grace: .seconds(5), embedded: embedded, logger: logger)
             var group = ServiceGroupConfiguration(services: [app, watchdog], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

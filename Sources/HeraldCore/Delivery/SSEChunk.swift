@@ -35,3 +35,11 @@ public enum SSEChunk {
         }
     }
 }
+
+extension SSEChunk {
+    /// The data of a buffer made by `framed` (or `begin`/`end`), without its chunk framing:
+    /// for a transport that frames by itself (HTTP/2).
+    public static func unframed(_ chunk: ByteBuffer) -> ByteBuffer {
+        chunk.getSlice(at: chunk.readerIndex + 10, length: chunk.readableBytes - Self.overhead) ?? ByteBuffer()
+    }
+}

@@ -349,7 +349,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
                 HeraldMetrics.refused(.payloadSize)
                 throw HeraldError(.payloadTooLarge, "the body is larger than \(self.routes.maximumPayload) bytes")
             }
-            let item = try self.routes.parsePublish(request, topic: topic, body: body)
+            let item = try FastPathRoutes.parsePublish(request, topic: topic, body: body)
             try principal.authorize(.publish, topic: item.topic)
             try self.routes.limits.admitPublish(principal, address: context.channel.remoteAddress?.ipAddress)
             // Answered from the committer, on this connection's loop; no task needed.

@@ -47,8 +47,9 @@ struct FastPathRoutes: Sendable {
         }
     }
 
-    /// Checks a single publish, as `PublishBodyParser` does for every transport.
-    func parsePublish(_ request: HTTPRequest, topic: String, body: ByteBuffer) throws(HeraldError) -> PublishItem {
+    /// Checks a single publish, as `PublishBodyParser` does for every transport (the fast
+    /// path's, and the router's on HTTP/2).
+    static func parsePublish(_ request: HTTPRequest, topic: String, body: ByteBuffer) throws(HeraldError) -> PublishItem {
         guard NameRules.isValidTopic(topic) else {
             throw HeraldError(.invalidTopic, "topic must match \(NameRules.topicPattern), got '\(topic.prefix(140))'")
         }

@@ -51,88 +51,94 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
                 self.limit.refuse(channel)
                 return Value(decisions: nil, channel: channel)
             }
-            let routes = self.routes
-            // The upgrade request, checked once when NIO asks whether to upgrade. Until a
-            // `WebSocketConnection` owns it, its client's stream is released if the
-            // connection closes.
-            let parsed = NIOLoopBoundBox<Result<WebSocketRequest, HeraldError>?>(nil, eventLoop: channel.eventLoop)
-            channel.closeFuture.whenComplete { _ in
-                if case .success(let request)? = parsed.value, let client = request.client { routes.limits.releaseStream(client: client) }
-            }
-            let webSocket = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
-                maxFrameSize: routes.configuration.maximumFrame,
-                shouldUpgrade: { channel, head in
-                    let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
-                    let (id, start) = (RequestLog.id(head.headers.first(name: "X-Request-Id")), ContinuousClock.now)
-                    WebSocketRequest.check(head, routes: routes, loop: channel.eventLoop) { result in
-                        // The upgrade's log line; a refusal's answer carries the id too.
-                        var status = 101
-                        parsed.value = result.mapError { error in
-                            var error = error.identified(by: id)
-                            error.requestID = id
-                            error.logIfInternal(routes.logger)
-                            status = error.status.code
-                            return error
-                        }
-                        RequestLog.record(
-                            routes.logger, id: id, method: "GET", path: head.uri, route: "/v1/ws", status: status, since: start
-                        )
-                        guard case .success = result else { return promise.succeed(nil) }
-                        promise.succeed(HTTPHeaders([("X-Request-Id", id)]))
-                    }
-                    return promise.futureResult
-                },
-                upgradePipelineHandler: { channel, head in
-                    channel.eventLoop.makeCompletedFuture {
-                        guard case .success(let request)? = parsed.value else { throw HeraldError(.notFound, "no upgrade") }
-                        parsed.value = nil
-                        let maximum = routes.configuration.maximumFrame
-                        try channel.pipeline.syncOperations.addHandler(
-                            NIOWebSocketFrameAggregator(
-                                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maximum
-                            )
-                        )
-                        try channel.pipeline.syncOperations.addHandler(
-                            WebSocketConnection(routes: routes, request: request)
-                        )
-                        return .webSocket
-                    }
-                }
-            )
-            let upgrade = NIOTypedHTTPServerUpgradeConfiguration(
-                upgraders: [webSocket],
-                notUpgradingCompletionHandler: { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let pipeline = channel.pipeline.syncOperations
-                        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-                        try pipeline.addHandlers(self.configuration.additionalChannelHandlers())
-                        try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
-                        let http1 = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
-                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)
-                        )
-                        if case .failure(let error) = parsed.value { return .refused(http1, error) }
-                        return .notUpgraded(http1)
-                    }
-                }
-            )
-            var pipelineConfiguration = NIOUpgradableHTTPServerPipelineConfiguration(upgradeConfiguration: upgrade)
-            pipelineConfiguration.enablePipelining = false  // HTTP is pipelined by NIOAsyncChannel
-            pipelineConfiguration.enableErrorHandling = false  // Hummingbird answers errors
-            pipelineConfiguration.enableResponseHeaderValidation = false  // HTTP types validate already
-            pipelineConfiguration.decoderConfiguration.maxHeaderFieldSize = self.configuration.httpDecoder.maxHeaderFieldSize
-            pipelineConfiguration.decoderConfiguration.maxHeaderListSize = self.configuration.httpDecoder.maxHeaderListSize
-            pipelineConfiguration.decoderConfiguration.maxHeaderFieldCount = self.configuration.httpDecoder.maxHeaderFieldCount
-            let upgraded = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: pipelineConfiguration)
-            try channel.pipeline.syncOperations.addHandler(
-                ConnectionTimeoutHandler(
-                    requestTimeout: TimeAmount(routes.configuration.requestTimeout),
-                    idleTimeout: TimeAmount(routes.configuration.idleTimeout)
-                )
-            )
-            let handOff = StreamHandOff(eventLoop: channel.eventLoop)
-            try channel.pipeline.syncOperations.addHandler(handOff)
-            return Value(decisions: (upgraded, handOff.decision), channel: channel)
+            return try self.configure(channel, logger: logger, secure: false)
         }
+    }
+
+    /// Sets up HTTP/1 on an admitted connection (on its event loop); `secure` when it
+    /// runs over TLS.
+    func configure(_ channel: any Channel, logger: Logger, secure: Bool) throws -> Value {
+        let routes = self.routes
+        // The upgrade request, checked once when NIO asks whether to upgrade. Until a
+        // `WebSocketConnection` owns it, its client's stream is released if the
+        // connection closes.
+        let parsed = NIOLoopBoundBox<Result<WebSocketRequest, HeraldError>?>(nil, eventLoop: channel.eventLoop)
+        channel.closeFuture.whenComplete { _ in
+            if case .success(let request)? = parsed.value, let client = request.client { routes.limits.releaseStream(client: client) }
+        }
+        let webSocket = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+            maxFrameSize: routes.configuration.maximumFrame,
+            shouldUpgrade: { channel, head in
+                let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
+                let (id, start) = (RequestLog.id(head.headers.first(name: "X-Request-Id")), ContinuousClock.now)
+                WebSocketRequest.check(head, routes: routes, loop: channel.eventLoop) { result in
+                    // The upgrade's log line; a refusal's answer carries the id too.
+                    var status = 101
+                    parsed.value = result.mapError { error in
+                        var error = error.identified(by: id)
+                        error.requestID = id
+                        error.logIfInternal(routes.logger)
+                        status = error.status.code
+                        return error
+                    }
+                    RequestLog.record(
+                        routes.logger, id: id, method: "GET", path: head.uri, route: "/v1/ws", status: status, since: start
+                    )
+                    guard case .success = result else { return promise.succeed(nil) }
+                    promise.succeed(HTTPHeaders([("X-Request-Id", id)]))
+                }
+                return promise.futureResult
+            },
+            upgradePipelineHandler: { channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    guard case .success(let request)? = parsed.value else { throw HeraldError(.notFound, "no upgrade") }
+                    parsed.value = nil
+                    let maximum = routes.configuration.maximumFrame
+                    try channel.pipeline.syncOperations.addHandler(
+                        NIOWebSocketFrameAggregator(
+                            minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maximum
+                        )
+                    )
+                    try channel.pipeline.syncOperations.addHandler(
+                        WebSocketConnection(routes: routes, request: request)
+                    )
+                    return .webSocket
+                }
+            }
+        )
+        let upgrade = NIOTypedHTTPServerUpgradeConfiguration(
+            upgraders: [webSocket],
+            notUpgradingCompletionHandler: { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: secure))
+                    try pipeline.addHandlers(self.configuration.additionalChannelHandlers())
+                    try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+                    let http1 = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                        wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)
+                    )
+                    if case .failure(let error) = parsed.value { return .refused(http1, error) }
+                    return .notUpgraded(http1)
+                }
+            }
+        )
+        var pipelineConfiguration = NIOUpgradableHTTPServerPipelineConfiguration(upgradeConfiguration: upgrade)
+        pipelineConfiguration.enablePipelining = false  // HTTP is pipelined by NIOAsyncChannel
+        pipelineConfiguration.enableErrorHandling = false  // Hummingbird answers errors
+        pipelineConfiguration.enableResponseHeaderValidation = false  // HTTP types validate already
+        pipelineConfiguration.decoderConfiguration.maxHeaderFieldSize = self.configuration.httpDecoder.maxHeaderFieldSize
+        pipelineConfiguration.decoderConfiguration.maxHeaderListSize = self.configuration.httpDecoder.maxHeaderListSize
+        pipelineConfiguration.decoderConfiguration.maxHeaderFieldCount = self.configuration.httpDecoder.maxHeaderFieldCount
+        let upgraded = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: pipelineConfiguration)
+        try channel.pipeline.syncOperations.addHandler(
+            ConnectionTimeoutHandler(
+                requestTimeout: TimeAmount(routes.configuration.requestTimeout),
+                idleTimeout: TimeAmount(routes.configuration.idleTimeout)
+            )
+        )
+        let handOff = StreamHandOff(eventLoop: channel.eventLoop)
+        try channel.pipeline.syncOperations.addHandler(handOff)
+        return Value(decisions: (upgraded, handOff.decision), channel: channel)
     }
 
     func handle(value: Value, logger: Logger) async {

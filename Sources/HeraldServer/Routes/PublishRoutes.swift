@@ -3,8 +3,9 @@ import HTTPTypes
 import HeraldCore
 import Hummingbird
 
-/// `POST /v1/notifications` and `GET /v1/topics/{topic}/notifications/{seq}`; a single
-/// publish (`POST /v1/topics/{topic}/notifications`) is served by `FastPathHandler`.
+/// `POST /v1/notifications`, `GET /v1/topics/{topic}/notifications/{seq}`, and a single
+/// publish (`POST /v1/topics/{topic}/notifications`) on HTTP/2: on HTTP/1 that one is
+/// served by `FastPathHandler` before the router.
 struct PublishRoutes: Sendable {
     let publisher: Publisher
     let store: NotificationStore
@@ -13,10 +14,25 @@ struct PublishRoutes: Sendable {
     let limits: ClientLimits
 
     func add(to router: Router<HeraldRequestContext>) {
-        // A single publish is served by FastPathHandler.
-        router.route("/v1/topics/{topic}/notifications", [], fastPath: [.post])
+        router.route("/v1/topics/{topic}/notifications", [(.post, self.publishOne)])
         router.route("/v1/notifications", [(.post, self.publishBatch)])
         router.route("/v1/topics/{topic}/notifications/{seq}", [(.get, self.getOne)])
+    }
+
+    /// A single publish over HTTP/2, with the fast path's checks in its order.
+    @Sendable func publishOne(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let principal = try await self.authenticator.principal(request)
+        let topic = try context.topicParameter()
+        let body = try await request.collectBody(limit: self.configuration.maximumPayload)
+        let item = try FastPathRoutes.parsePublish(request.head, topic: topic, body: body)
+        try principal.authorize(.publish, topic: item.topic)
+        try self.limits.admitPublish(principal, address: context.remoteIP)
+        let result = try await self.publisher.publish([item])[0]
+        let notification = result.notification
+        return JSONResponse.make(
+            result.replayed ? .ok : .created, notification.json,
+            headers: [.location: "/v1/topics/\(notification.topic)/notifications/\(notification.seq)"]
+        )
     }
 
     @Sendable func publishBatch(_ request: Request, context: HeraldRequestContext) async throws -> Response {

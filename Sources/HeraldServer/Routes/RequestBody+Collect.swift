@@ -9,10 +9,14 @@ extension Request {
     /// (before reading, when `Content-Length` already says so).
     func collectBody(limit: Int) async throws -> ByteBuffer {
         let tooLarge = HeraldError(.payloadTooLarge, "the body is larger than \(limit) bytes")
-        if let length = self.headers[.contentLength].flatMap({ Int($0) }), length > limit { throw tooLarge }
+        if let length = self.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            HeraldMetrics.refused(.payloadSize)
+            throw tooLarge
+        }
         do {
             return try await self.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
+            HeraldMetrics.refused(.payloadSize)
             throw tooLarge
         }
     }

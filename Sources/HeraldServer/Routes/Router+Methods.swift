@@ -5,15 +5,11 @@ extension Router {
     /// Registers `handlers` for `path`, and a `405 method_not_allowed` (with `Allow`) for
     /// every other common method, so a known path with the wrong method is told so rather
     /// than answered 404.
-    ///
-    /// `fastPath` names methods that `FastPathHandler` serves on this path before requests
-    /// reach the router: they are allowed, and not registered here.
     func route(
         _ path: RouterPath,
-        _ handlers: [(HTTPRequest.Method, @Sendable (Request, Context) async throws -> Response)],
-        fastPath: [HTTPRequest.Method] = []
+        _ handlers: [(HTTPRequest.Method, @Sendable (Request, Context) async throws -> Response)]
     ) {
-        let allowed = handlers.map(\.0) + fastPath
+        let allowed = handlers.map(\.0)
         for (method, handler) in handlers {
             self.on(path, method: method, use: handler)
         }

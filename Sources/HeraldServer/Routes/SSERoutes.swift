@@ -1,9 +1,83 @@
+import HeraldCore
 import Hummingbird
+import ServiceLifecycle
 
-/// `GET /v1/sse` is served by `FastPathHandler` (see `SSEStream`); the router only knows
-/// the path, so other methods get `405 method_not_allowed`.
+/// `GET /v1/sse` through the router, which serves it on HTTP/2 (TLS with ALPN `h2`).
+///
+/// On HTTP/1 `FastPathHandler` serves event streams before they reach the router (see
+/// `SSEStream`); its chunks are HTTP/1 framed and written below the HTTP encoder, so
+/// HTTP/2 has this path of its own: the same opening (`SSEOpening`), the same encoding,
+/// written through Hummingbird's response body by the subscription's task. It ends on
+/// graceful shutdown, when the client goes, and at the token's expiry.
 struct SSERoutes: Sendable {
+    let routes: FastPathRoutes
+
     func add(to router: Router<HeraldRequestContext>) {
-        router.route("/v1/sse", [], fastPath: [.get])
+        router.route("/v1/sse", [(.get, self.stream)])
+    }
+
+    @Sendable func stream(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let routes = self.routes
+        let opening = try await SSEOpening.open(request.headers, uri: request.uri, routes: routes)
+        let (client, principal, admitted) = (opening.client, opening.principal, opening.admitted)
+        let handOver = HandOver(opening.subscription)
+        var headers = SSEOpening.headers
+        if let cors = routes.cors.headers(for: request.headers[.origin]) {
+            for field in cors { headers[field.name] = field.value }
+        }
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                let subscription = handOver.take()
+                let inbox = subscription.inbox
+                HeraldMetrics.connection(.sse, by: 1)
+                HeraldMetrics.subscriber(.sse, by: 1)
+                // The stream ends when its token expires.
+                let expiry = principal.remaining().map { remaining in
+                    Task {
+                        try await Task.sleep(for: remaining)
+                        inbox.close()
+                    }
+                }
+                do {
+                    try await writer.write(SSEChunk.unframed(SSEChunk.framed { $0.writeString("retry: \(SSEStream.retryMilliseconds)\n\n") }))
+                    try await withGracefulShutdownHandler {
+                        try await Self.deliver(subscription, client: client, policy: routes.subscriptions.policy, to: &writer)
+                    } onGracefulShutdown: {
+                        inbox.close()
+                    }
+                } catch {
+                    // The client went away (a write failed): end.
+                }
+                expiry?.cancel()
+                subscription.close()
+                SSEOpening.release(admitted, routes)
+                HeraldMetrics.connection(.sse, by: -1)
+                HeraldMetrics.subscriber(.sse, by: -1)
+                try? await writer.finish(nil)
+            }
+        )
+    }
+
+    /// Writes the subscription's events until it closes. A write returns once the
+    /// stream took the bytes, and the client's cursor moves then.
+    private static func deliver(
+        _ subscription: Subscription, client: String?, policy: CursorPolicy, to writer: inout any ResponseBodyWriter
+    ) async throws {
+        while true {
+            switch await subscription.next() {
+            case .events(let events):
+                let (bytes, delivered) = SSEEncoding.encode(events)
+                try await writer.write(SSEChunk.unframed(bytes))
+                HeraldMetrics.delivered(SSEStream.notificationCount(events), over: .sse)
+                if let client { policy.delivered(client: client, delivered) }
+            case .heartbeat:
+                try await writer.write(SSEChunk.unframed(SSEEncoding.keepAlive()))
+            case .message:
+                continue
+            case .closed:
+                return
+            }
+        }
     }
 }

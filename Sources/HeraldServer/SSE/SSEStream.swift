@@ -24,8 +24,6 @@ final class SSEStream: Sendable {
     /// The end of the stream at its token's expiry.
     private let expiry = Mutex<Scheduled<Void>?>(nil)
 
-    static let lastEventID = HTTPField.Name("Last-Event-ID")!
-    static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
     /// The reconnection delay suggested to clients, in milliseconds.
     static let retryMilliseconds = 1000
 
@@ -47,43 +45,16 @@ final class SSEStream: Sendable {
     }
 
     private func run(_ request: HTTPRequest) async {
-        let subscription: Subscription
-        let client: String?
-        let principal: Principal
-        var admitted: String? = nil
-        do {
-            let uri = URI(request.path ?? "/")
-            principal = try await self.routes.authenticator.authenticate(RequestToken.find(request.headerFields, query: uri))
-            let parameters = try SubscriptionParameters(uri)
-            try principal.authorize(.subscribe, topics: parameters.topics)
-            client = try principal.clientID(requested: parameters.client)
-            if let client {
-                try self.routes.limits.admitStream(client: client)
-                admitted = client
+        let opening: SSEOpening
+        do throws(HeraldError) {
+            opening = try await SSEOpening.open(request.headerFields, uri: URI(request.path ?? "/"), routes: self.routes) { client in
+                SSELiveSink(handler: self.handler, loop: self.loop, cursors: client.map { (self.routes.subscriptions.policy, $0) })
             }
-            var explicit = parameters.after
-            // A reconnecting EventSource's Last-Event-ID acknowledges what it names.
-            var acknowledging = false
-            if let lastEventID = request.headerFields[Self.lastEventID], !lastEventID.isEmpty {
-                let resumed = try Cursor.parse(lastEventID, singleTopic: parameters.topics.count == 1 ? parameters.topics[0] : nil)
-                for (topic, seq) in resumed.positions where parameters.topics.contains(topic) { explicit[topic] = seq }
-                acknowledging = true
-            }
-            let sink = SSELiveSink(
-                handler: self.handler, loop: self.loop,
-                cursors: client.map { (self.routes.subscriptions.policy, $0) }
-            )
-            subscription = self.routes.subscriptions.makeSubscription(
-                client: client, inboxCapacity: self.routes.configuration.inboxCapacity, sink: sink
-            )
-            sink.attach(subscription.inbox)
-            try await subscription.subscribe(parameters.topics, after: explicit, acknowledging: acknowledging)
         } catch {
-            if let admitted { self.routes.limits.releaseStream(client: admitted) }
-            let error = HeraldError.from(error)
             self.loop.execute { self.handler.failStream(error, request: request) }
             return
         }
+        let (subscription, client, principal, admitted) = (opening.subscription, opening.client, opening.principal, opening.admitted)
         self.inbox.withLock { $0 = subscription.inbox }
         // A stream ends when its token expires: EventSource reconnects, with a new token
         // if the page has one.
@@ -93,7 +64,7 @@ final class SSEStream: Sendable {
         }
         if self.ended.load(ordering: .acquiring) { self.end() }
 
-        var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", Self.accelBuffering: "no"]
+        var headers = SSEOpening.headers
         self.handler.addCORSFromAnyThread(to: &headers, request: request)
         headers[.date] = HTTPDate.now
         headers[.server] = "Herald"
@@ -105,7 +76,6 @@ final class SSEStream: Sendable {
         // subscription up (database queries) needs far more than waiting for the next
         // event does; this task ends now and gives that memory back.
         let handOver = HandOver(subscription)
-        let admittedClient = admitted
         HeraldMetrics.connection(.sse, by: 1)
         HeraldMetrics.subscriber(.sse, by: 1)
         Task {
@@ -115,7 +85,7 @@ final class SSEStream: Sendable {
             HeraldMetrics.subscriber(.sse, by: -1)
             subscription.close()
             self.expiry.withLock { $0?.cancel() }
-            if let admittedClient { self.routes.limits.releaseStream(client: admittedClient) }
+            SSEOpening.release(admitted, self.routes)
             self.loop.execute { self.handler.endStream() }
         }
     }

@@ -36,6 +36,8 @@ final class SSEClient: Sendable {
     let status: Int
     let headers: [(String, String)]
     let events = Mailbox<Event>()
+    /// The HTTP version the response came in.
+    let version = Mutex<HTTPVersion?>(nil)
     private let retry = Mutex<Int?>(nil)
     private let comments = Atomic<Int>(0)
     private let paused = Mutex<CheckedContinuation<Void, Never>?>(nil)
@@ -56,13 +58,14 @@ final class SSEClient: Sendable {
         self.headers.first { $0.0.lowercased() == name.lowercased() }?.1
     }
 
-    /// Opens a stream; returns once the response head arrived.
-    static func open(_ url: String, headers: [(String, String)] = []) async throws -> SSEClient {
+    /// Opens a stream (through `client`); returns once the response head arrived.
+    static func open(_ url: String, headers: [(String, String)] = [], client: HTTPClient = TestHTTP.client) async throws -> SSEClient {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Accept", value: "text/event-stream")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response = try await TestHTTP.client.execute(request, timeout: .hours(1))
+        let response = try await client.execute(request, timeout: .hours(1))
         let client = SSEClient(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) })
+        client.version.withLock { $0 = response.version }
         let body = response.body
         let task = Task { await client.read(body) }
         client.task.withLock { $0 = task }

@@ -41,7 +41,7 @@ final class TestServer: Sendable {
         let instance = HeraldInstance(configuration: configuration, logger: Self.logger)
         try await instance.prepare()
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = instance.makeApplication { channel in
+        let app = try instance.makeApplication { channel in
             portContinuation.yield(channel.localAddress?.port ?? 0)
             portContinuation.finish()
         }
