@@ -16,7 +16,7 @@ struct FanoutScenario: AsyncParsableCommand {
     @Option(help: "Subscribe path; {topic} is replaced. Default: Herald's, for the transport.") var subscribePath: String?
     @Option(help: "Publish path; {topic} is replaced.") var publishPath = "/v1/topics/{topic}/notifications"
     @Option(help: "Publish body: herald ({\"data\":...}) or raw (the message itself, for Nchan).") var publishFormat = "herald"
-    @Option(help: "sse or ws.") var transport = "sse"
+    @Option(help: "sse, ws, or h2sse (SSE over HTTP/2 with TLS; publish to a plain --publish-port).") var transport = "sse"
     @Option(name: .shortAndLong, help: "Subscribers.") var subscribers = 1000
     @Option(name: .shortAndLong, help: "Notifications published per second.") var rate = 100.0
     @Option(name: .shortAndLong, help: "Seconds to measure (after a 2 s warm-up).") var duration = 10.0
@@ -33,13 +33,13 @@ struct FanoutScenario: AsyncParsableCommand {
 
     /// Runs the measurement; `label` names the scenario in the machine-readable line.
     func measure(label: String) async throws {
-        guard let transport = SubscriberPool.Transport(rawValue: self.transport), transport == .sse || transport == .ws else {
-            throw ValidationError("--transport sse or ws")
+        guard let transport = SubscriberPool.Transport(rawValue: self.transport), [.sse, .ws, .h2sse].contains(transport) else {
+            throw ValidationError("--transport sse, ws or h2sse (SSE over HTTP/2 with TLS)")
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.threads)
         defer { group.shutdownGracefully { _ in } }
         let topic = "\(self.topic)-\(Int(Date().timeIntervalSince1970))"
-        let subscribePath = (self.subscribePath ?? (transport == .sse ? "/v1/sse?topics={topic}" : "/v1/ws?topics={topic}"))
+        let subscribePath = (self.subscribePath ?? (transport == .ws ? "/v1/ws?topics={topic}" : "/v1/sse?topics={topic}"))
             .replacingOccurrences(of: "{topic}", with: topic)
         let pool = SubscriberPool(group: group, host: self.host, port: self.port, transport: transport, sourceAddress: self.sourceAddress)
         let connectStarted = Date()

@@ -14,7 +14,7 @@ struct IdleScenario: AsyncParsableCommand {
     @Option(help: "Server port.") var port = 8080
     @Option(help: "PID of the server process to measure (for Nchan: its worker).") var serverPID: Int32
     @Option(help: "Subscribe path; {topic} and {i} are replaced. Default: Herald's, for the transport.") var subscribePath: String?
-    @Option(help: "sse or ws; or, to see what a connection itself costs, tcp (connect, send nothing) or http (GET the path, then stay open).")
+    @Option(help: "sse, ws or h2sse (SSE over HTTP/2 with TLS, 100 streams a connection); or, to see what a connection itself costs, tcp (connect, send nothing) or http (GET the path, then stay open).")
     var transport = "sse"
     @Option(name: .shortAndLong, help: "Subscribers.") var subscribers = 10000
     @Option(help: "Topics the subscribers spread over.") var topics = 1
@@ -25,7 +25,9 @@ struct IdleScenario: AsyncParsableCommand {
     @Flag(help: "Print one machine-readable line (key=value) at the end.") var machine = false
 
     func run() async throws {
-        guard let transport = SubscriberPool.Transport(rawValue: self.transport) else { throw ValidationError("--transport sse, ws, tcp or http") }
+        guard let transport = SubscriberPool.Transport(rawValue: self.transport) else {
+            throw ValidationError("--transport sse, ws, h2sse, tcp or http")
+        }
         guard let before = ProcessUsage.residentBytes(pid: self.serverPID) else { throw BenchError("no process \(self.serverPID)") }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.threads)
         defer { group.shutdownGracefully { _ in } }

@@ -13,6 +13,8 @@ struct SubscriberPool {
         case tcp
         /// One GET of the path, then the connection is kept open (keep-alive) and idle.
         case http
+        /// SSE over HTTP/2 with TLS, `HTTP2Connections.streamsPerConnection` streams per connection.
+        case h2sse
     }
 
     let group: MultiThreadedEventLoopGroup
@@ -24,6 +26,8 @@ struct SubscriberPool {
     let sourceBase: Int
     /// One per event loop.
     let stats: [ObjectIdentifier: DeliveryStats]
+    /// The HTTP/2 connections of `h2sse`.
+    let http2: HTTP2Connections?
 
     /// A pool connecting to `host:port`; on loopback from `sourceAddress` (127.0.0.N) and up.
     init(group: MultiThreadedEventLoopGroup, host: String, port: Int, transport: Transport, sourceAddress: String = "127.0.0.2") {
@@ -35,6 +39,7 @@ struct SubscriberPool {
         var stats: [ObjectIdentifier: DeliveryStats] = [:]
         for loop in group.makeIterator() { stats[ObjectIdentifier(loop)] = DeliveryStats() }
         self.stats = stats
+        self.http2 = transport == .h2sse ? try? HTTP2Connections() : nil
     }
 
     /// Opens `count` subscribers on `path(i)`, at most `concurrency` connecting at once;
@@ -62,6 +67,7 @@ struct SubscriberPool {
     }
 
     private func open(_ index: Int, path: String) -> EventLoopFuture<Void> {
+        if let http2 = self.http2 { return self.openStream(index, path: path, http2) }
         let loop = self.group.next()
         let stats = self.stats[ObjectIdentifier(loop)]!
         let promise = loop.makePromise(of: Void.self)
@@ -72,7 +78,7 @@ struct SubscriberPool {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     switch transport {
-                    case .sse, .tcp, .http:
+                    case .sse, .tcp, .http, .h2sse:
                         let mode: SSESubscriber.Mode = transport == .tcp ? .connectOnly : transport == .http ? .keepAlive : .stream
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         try channel.pipeline.syncOperations.addHandler(
@@ -90,6 +96,28 @@ struct SubscriberPool {
         bootstrap.connect(host: self.host, port: self.port).whenFailure { error in
             stats.failed += 1
             promise.fail(error)
+        }
+        return promise.futureResult
+    }
+
+    /// An SSE stream over HTTP/2: the `index / streamsPerConnection`th connection, on a
+    /// loop chosen by that number.
+    private func openStream(_ index: Int, path: String, _ http2: HTTP2Connections) -> EventLoopFuture<Void> {
+        let number = index / HTTP2Connections.streamsPerConnection
+        let loops = Array(self.group.makeIterator())
+        let loop = loops[number % loops.count]
+        let stats = self.stats[ObjectIdentifier(loop)]!
+        let promise = loop.makePromise(of: Void.self)
+        let source = self.host.hasPrefix("127.") ? try? SocketAddress(ipAddress: "127.0.0.\(self.sourceBase)", port: 0) : nil
+        let host = self.host
+        http2.connection(number, loop: loop, host: self.host, port: self.port, source: source).whenComplete { result in
+            switch result {
+            case .success(let multiplexer):
+                HTTP2Connections.openStream(on: multiplexer, subscriber: SSESubscriber(host: host, path: path, stats: stats, onReady: promise))
+            case .failure(let error):
+                stats.failed += 1
+                promise.fail(error)
+            }
         }
         return promise.futureResult
     }
