@@ -173,7 +173,7 @@ public final class HeraldInstance: Sendable {
     /// upgrades, single publishes and event streams are served below it, see
     /// `HeraldChildChannel`).
     public func makeRouter() -> Router<HeraldRequestContext> {
-        let router = Router(context: HeraldRequestContext.self)
+        let router = Router(context: HeraldRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: HeraldCORSMiddleware(policy: self.corsPolicy))
         router.add(middleware: ErrorMiddleware())

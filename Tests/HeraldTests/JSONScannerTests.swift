@@ -93,6 +93,13 @@ struct JSONScannerTests {
         #expect(item.data == #"{"x":1}"#)
         #expect(try Self.parse(#"{"event":null,"data":1,"ttl":null}"#).event == "message")
         #expect(throws: HeraldError.self) { try Self.parse(#"{"data":1,"ttl":1.5}"#) }
+        // A whole number however JSON spells it (JSON Schema's integer).
+        for spelling in ["3600", "3600.0", "3.6e3", "3.6E+3", "36000e-1", "0.36e4", "3600.000e0"] {
+            #expect(try Self.parse(#"{"data":1,"ttl":\#(spelling)}"#).ttl == 3600, "\(spelling)")
+        }
+        for spelling in ["3.65e3.", "1e-1", "36001e-1", "1e40", "9223372036854775808"] {
+            #expect(throws: HeraldError.self, "\(spelling)") { try Self.parse(#"{"data":1,"ttl":\#(spelling)}"#) }
+        }
         #expect(throws: HeraldError.self) { try Self.parse(#"{"data":1,"ttl":-1}"#) }
         #expect(throws: HeraldError.self) { try Self.parse(#"{"data":1,"event":""}"#) }
         #expect(throws: HeraldError.self) { try Self.parse(#"{"data":1,"event":"\#(String(repeating: "e", count: 65))"}"#) }

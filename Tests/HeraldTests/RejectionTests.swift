@@ -85,3 +85,30 @@ struct RejectionTests {
         #expect(try await database.fingerprint() == before)
     }
 }
+
+@Suite("Methods: HEAD where GET is, 405 with Allow for any other method on a known path")
+struct MethodTests {
+    @Test("HEAD answers as GET without a body; TRACE, a plain OPTIONS or an unknown method on a known path is 405 with Allow")
+    func methods() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        for path in ["/healthz", "/readyz", "/metrics", "/v1/poll?topics=a", "/v1/clients/a/cursors", "/v1/sse?topics=a"] {
+            let head = try await TestHTTP.request(.HEAD, server.baseURL + path)
+            #expect(head.status == 200, "HEAD \(path)")
+            #expect(head.body.isEmpty, "HEAD \(path)")
+        }
+        for (method, path, allow) in [
+            (HTTPMethod.TRACE, "/healthz", "GET, HEAD"), (.OPTIONS, "/v1/poll", "GET, HEAD"),
+            (.RAW(value: "PROPFIND"), "/v1/topics/a/notifications/1", "GET, HEAD"),
+            (.HEAD, "/v1/topics/a/notifications", "POST"), (.RAW(value: "QUERY"), "/v1/notifications", "POST"),
+        ] {
+            let answer = try await TestHTTP.request(method, server.baseURL + path)
+            #expect(answer.status == 405, "\(method) \(path): \(answer.status)")
+            #expect(answer.header("Allow") == allow, "\(method) \(path)")
+            if method != .HEAD { #expect(answer.errorCode == "method_not_allowed") }
+        }
+        #expect(try await TestHTTP.request(.TRACE, server.baseURL + "/nowhere").status == 404)
+        // A client id with @ arrives percent-encoded from URL encoders.
+        #expect(try await TestHTTP.get(server.baseURL + "/v1/clients/a%40b/cursors").json["client"] as? String == "a@b")
+    }
+}

@@ -124,20 +124,54 @@ public struct JSONScanner {
         return true
     }
 
-    /// Reads an integer number (no fraction, no exponent) that fits in `Int64`.
+    /// Reads a number whose value is a whole number that fits in `Int64`, however JSON
+    /// spells it (`3600`, `3600.0`, `3.6e3`, `36000e-1`): JSON Schema's `integer`.
     public mutating func readInteger() throws(Failure) -> Int64 {
         let range = try self.skipValue()
-        var value: Int64 = 0
+        var digits: [UInt8] = []
         var negative = false
-        for index in range {
+        var fractionDigits = 0
+        var inFraction = false
+        var exponent = 0
+        var index = range.lowerBound
+        while index < range.upperBound {
             let byte = self.bytes[index]
-            if byte == UInt8(ascii: "-") {
-                negative = true
-                continue
+            index += 1
+            switch byte {
+            case UInt8(ascii: "-"): negative = true
+            case UInt8(ascii: "."): inFraction = true
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                digits.append(byte - UInt8(ascii: "0"))
+                if inFraction { fractionDigits += 1 }
+            case UInt8(ascii: "e"), UInt8(ascii: "E"):
+                // The exponent, bounded: beyond 10^40 no Int64 is left either way.
+                var sign = 1
+                var value = 0
+                while index < range.upperBound {
+                    let next = self.bytes[index]
+                    index += 1
+                    if next == UInt8(ascii: "-") { sign = -1 } else if next != UInt8(ascii: "+") { value = min(value * 10 + Int(next - UInt8(ascii: "0")), 1000) }
+                }
+                exponent = sign * value
+            default:
+                throw self.failure("expected a number", at: range.lowerBound)
             }
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { throw self.failure("expected an integer", at: range.lowerBound) }
+        }
+        // value = digits × 10^(exponent − fractionDigits): whole when the digits that the
+        // shift would put after the point are zeros.
+        var shift = exponent - fractionDigits
+        while shift < 0, let last = digits.last {
+            guard last == 0 else { throw self.failure("expected a whole number", at: range.lowerBound) }
+            digits.removeLast()
+            shift += 1
+        }
+        if digits.allSatisfy({ $0 == 0 }) { return 0 }
+        guard shift <= 40 else { throw self.failure("integer out of range", at: range.lowerBound) }
+        digits += Array(repeating: 0, count: max(0, shift))
+        var value: Int64 = 0
+        for digit in digits {
             let (multiplied, overflow1) = value.multipliedReportingOverflow(by: 10)
-            let (added, overflow2) = multiplied.addingReportingOverflow(Int64(byte - UInt8(ascii: "0")))
+            let (added, overflow2) = multiplied.addingReportingOverflow(Int64(digit))
             guard !overflow1, !overflow2 else { throw self.failure("integer out of range", at: range.lowerBound) }
             value = added
         }

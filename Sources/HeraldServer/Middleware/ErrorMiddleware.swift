@@ -13,15 +13,24 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let id = (context as? HeraldRequestContext)?.requestID ?? ""
             return try error.identified(by: id).response(from: request, context: context)
         } catch let error as HTTPError {
-            var response = try Self.herald(for: error).response(from: request, context: context)
-            for field in error.headers where field.name != .contentType && field.name != .contentLength {
-                response.headers.append(field)
+            // Nothing found for this method: a known path is 405 with its Allow.
+            if error.status == .notFound, let allow = KnownRoutes.allow(for: request.uri.path) {
+                return try self.answer(KnownRoutes.notAllowed(request.method, allow: allow), request: request, context: context)
             }
-            return response
+            return try self.answer(error, request: request, context: context)
         } catch {
             let id = (context as? HeraldRequestContext)?.requestID ?? ""
             return try HeraldError.from(error).identified(by: id).response(from: request, context: context)
         }
+    }
+
+    /// Hummingbird's `error` in the contract's shape, with its headers (`Allow`).
+    private func answer(_ error: HTTPError, request: Request, context: Context) throws -> Response {
+        var response = try Self.herald(for: error).response(from: request, context: context)
+        for field in error.headers where field.name != .contentType && field.name != .contentLength {
+            response.headers.append(field)
+        }
+        return response
     }
 
     static func herald(for error: HTTPError) -> HeraldError {

@@ -1,3 +1,4 @@
+import Foundation
 import HeraldCore
 import Hummingbird
 
@@ -12,7 +13,9 @@ struct ClientRoutes: Sendable {
 
     @Sendable func get(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let principal = try await self.authenticator.principal(request)
-        let client = context.parameters.get("client") ?? ""
+        let raw = context.parameters.get("client") ?? ""
+        // A client id with @ or : arrives percent-encoded from most URL encoders.
+        let client = raw.contains("%") ? raw.removingPercentEncoding ?? raw : raw
         guard NameRules.isValidClientID(client) else {
             throw HeraldError(.invalidClient, "client must match \(NameRules.clientPattern)")
         }

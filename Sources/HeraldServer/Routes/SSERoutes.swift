@@ -13,7 +13,16 @@ struct SSERoutes: Sendable {
     let routes: FastPathRoutes
 
     func add(to router: Router<HeraldRequestContext>) {
-        router.route("/v1/sse", [(.get, self.stream)])
+        router.route("/v1/sse", [(.get, self.stream), (.head, self.head)])
+    }
+
+    /// `HEAD /v1/sse`: the answer a `GET` would start with, its checks made, no stream opened.
+    @Sendable func head(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let principal = try await self.routes.authenticator.principal(request, queryToken: true)
+        let parameters = try SubscriptionParameters(request)
+        try principal.authorize(.subscribe, topics: parameters.topics)
+        _ = try principal.clientID(requested: parameters.client)
+        return Response(status: .ok, headers: SSEOpening.headers)
     }
 
     @Sendable func stream(_ request: Request, context: HeraldRequestContext) async throws -> Response {
