@@ -86,7 +86,7 @@ enum BatchPoster {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(
-                        HTTPPublishClient(host: host, deadline: deadline, done: done) { _ in ("/v1/notifications", bytes) }
+                        HTTPPublishClient(host: host, token: nil, deadline: deadline, done: done) { _ in ("/v1/notifications", bytes) }
                     )
                 }
             }

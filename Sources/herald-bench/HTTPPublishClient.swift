@@ -20,6 +20,8 @@ final class HTTPPublishClient: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private let host: String
+    /// Sent as `Authorization: Bearer` when set.
+    private let token: String?
     private let makeRequest: (Int) -> (path: String, body: [UInt8])
     private let deadline: UInt64
     private let done: EventLoopPromise<Result>
@@ -28,8 +30,12 @@ final class HTTPPublishClient: ChannelInboundHandler, @unchecked Sendable {
     private var sequence = 0
     private var status: UInt = 0
 
-    init(host: String, deadline: UInt64, done: EventLoopPromise<Result>, makeRequest: @escaping (Int) -> (path: String, body: [UInt8])) {
+    init(
+        host: String, token: String?, deadline: UInt64, done: EventLoopPromise<Result>,
+        makeRequest: @escaping (Int) -> (path: String, body: [UInt8])
+    ) {
         self.host = host
+        self.token = token
         self.deadline = deadline
         self.done = done
         self.makeRequest = makeRequest
@@ -77,6 +83,7 @@ final class HTTPPublishClient: ChannelInboundHandler, @unchecked Sendable {
         head.headers.add(name: "Host", value: self.host)
         head.headers.add(name: "Content-Type", value: "application/json")
         head.headers.add(name: "Content-Length", value: String(request.body.count))
+        if let token = self.token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
         self.sentAt = DispatchTime.now().uptimeNanoseconds
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         context.write(self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: request.body)))), promise: nil)

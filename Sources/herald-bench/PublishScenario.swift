@@ -20,6 +20,7 @@ struct PublishScenario: AsyncParsableCommand {
     var batch = 1
     @Option(help: "Event-loop threads of the load generator.") var threads = 1
     @Option(help: "Topic name prefix.") var topicPrefix = "bench"
+    @Option(help: "A token to send as Authorization: Bearer (a server with --auth-secret).") var token: String?
     @Flag(help: "Print one machine-readable line (key=value) at the end.") var machine = false
 
     func run() async throws {
@@ -92,6 +93,7 @@ struct PublishScenario: AsyncParsableCommand {
         makeRequest: @escaping @Sendable (Int, Int) -> (path: String, body: [UInt8])
     ) async throws -> [HTTPPublishClient.Result] {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+        let token = self.token
         var futures: [EventLoopFuture<HTTPPublishClient.Result>] = []
         for connection in 0..<self.concurrency {
             let loop = group.next()
@@ -102,7 +104,7 @@ struct PublishScenario: AsyncParsableCommand {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         try channel.pipeline.syncOperations.addHandler(
-                            HTTPPublishClient(host: host, deadline: deadline, done: done) { makeRequest(connection, $0) }
+                            HTTPPublishClient(host: host, token: token, deadline: deadline, done: done) { makeRequest(connection, $0) }
                         )
                     }
                 }

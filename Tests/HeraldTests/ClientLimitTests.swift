@@ -104,3 +104,34 @@ struct ClientLimitTests {
         #expect(bucket.isFull(now: 104))
     }
 }
+
+extension ClientLimitTests {
+    @Test("a client's place is given back when its WebSocket upgrade or SSE request is dropped before the stream starts")
+    func droppedBeforeStart() async throws {
+        let server = try await AuthenticationTests.start { $0.server.clientLimits = .init(connectionsPerClient: 1) }
+        defer { Task { await server.stop() } }
+        let authenticator = Authenticator(secret: AuthenticationTests.secret)
+        for round in 0..<5 {
+            // A token the server has not seen: its check takes a hop, and the client is gone by then.
+            let token = try await authenticator.sign(
+                TokenClaims(subject: "erin", expiresAt: Date().addingTimeInterval(Double(600 + round)), subscribe: ["*"])
+            )
+            let raw = try await RawWebSocket.open(port: server.port)
+            raw.sendRaw(Array("GET /v1/ws?topics=d&access_token=\(token) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(RawWebSocket.upgrade.joined(separator: "\r\n"))\r\n\r\n".utf8))
+            raw.close()
+            let sse = try await RawWebSocket.open(port: server.port)
+            sse.sendRaw(Array("GET /v1/sse?topics=d&access_token=\(token) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+            sse.close()
+        }
+        // Each dropped request's place came back: erin's one stream is admitted.
+        let token = try await authenticator.sign(TokenClaims(subject: "erin", expiresAt: Date().addingTimeInterval(600), subscribe: ["*"]))
+        var admitted = false
+        for _ in 0..<50 where !admitted {
+            let stream = try await SSEClient.open("\(server.baseURL)/v1/sse?topics=d&access_token=\(token)")
+            admitted = stream.status == 200
+            stream.close()
+            if !admitted { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(admitted)
+    }
+}

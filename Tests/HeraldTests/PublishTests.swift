@@ -118,8 +118,12 @@ struct PublishTests {
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
+        // One created it; every other repeat returned it, or (on a machine loaded enough
+        // that a publish outlived --publish-timeout) was refused with nothing stored.
         #expect(answers.filter { $0.status == 201 }.count == 1)
-        #expect(answers.filter { $0.status == 200 }.count == 39)
+        let others = answers.filter { $0.status != 201 }
+        #expect(others.allSatisfy { $0.status == 200 || ($0.status == 503 && $0.text.contains("nothing was stored")) }, "\(others.map(\.status))")
+        #expect(others.filter { $0.status == 200 }.count >= 20, "\(others.map(\.status))")
         #expect(Set(answers.compactMap { $0.json["id"] as? String }).count == 1)
         #expect(try await TestDatabase(url: first.databaseURL).seqs("once") == [1])
     }

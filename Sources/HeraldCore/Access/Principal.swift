@@ -92,6 +92,8 @@ public struct Principal: Sendable {
     /// How long until the token expires (never when authentication is off).
     public func remaining(now: Date = Date()) -> Duration? {
         guard let expiresAt = self.expiresAt else { return nil }
-        return .milliseconds(max(0, Int64((expiresAt.timeIntervalSince(now) * 1000).rounded(.up))))
+        // Clamped: a token may be signed to expire in a million years.
+        let milliseconds = min(max(0, (expiresAt.timeIntervalSince(now) * 1000).rounded(.up)), Double(Int64.max / 2))
+        return .milliseconds(Int64(milliseconds))
     }
 }

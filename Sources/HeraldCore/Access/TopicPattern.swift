@@ -19,6 +19,7 @@ public struct TopicPattern: Sendable, Hashable, CustomStringConvertible {
         self.bytes = bytes
     }
 
+    /// The pattern as written.
     public var description: String { self.text }
 
     /// Whether `topic` matches: the characters other than `*` are taken literally.

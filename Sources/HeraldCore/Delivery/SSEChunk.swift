@@ -8,6 +8,8 @@ import NIOCore
 public enum SSEChunk {
     /// Bytes a chunk's framing adds: the size line and the closing CRLF.
     public static let overhead = 12
+    /// Bytes of the size line: eight hexadecimal digits and CRLF.
+    static let sizeLineLength = 10
 
     /// A buffer holding what `write` writes, as one chunk; `capacity` is a size hint.
     public static func framed(capacity: Int = 64, _ write: (inout ByteBuffer) -> Void) -> ByteBuffer {
@@ -27,7 +29,7 @@ public enum SSEChunk {
 
     /// Ends the chunk begun at `start`: the closing CRLF, and its size in the size line.
     public static func end(_ buffer: inout ByteBuffer, from start: Int) {
-        let size = buffer.writerIndex - start - 10
+        let size = buffer.writerIndex - start - Self.sizeLineLength
         buffer.writeStaticString("\r\n")
         for index in 0..<8 {
             let digit = UInt8(truncatingIfNeeded: (size >> ((7 - index) * 4)) & 0xF)
@@ -40,6 +42,6 @@ extension SSEChunk {
     /// The data of a buffer made by `framed` (or `begin`/`end`), without its chunk framing:
     /// for a transport that frames by itself (HTTP/2).
     public static func unframed(_ chunk: ByteBuffer) -> ByteBuffer {
-        chunk.getSlice(at: chunk.readerIndex + 10, length: chunk.readableBytes - Self.overhead) ?? ByteBuffer()
+        chunk.getSlice(at: chunk.readerIndex + Self.sizeLineLength, length: chunk.readableBytes - Self.overhead) ?? ByteBuffer()
     }
 }

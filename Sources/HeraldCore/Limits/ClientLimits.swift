@@ -29,7 +29,6 @@ public final class ClientLimits: Sendable {
     public let configuration: Configuration
     private let buckets = Mutex<[String: TokenBucket]>([:])
     private let streams = Mutex<[String: Int]>([:])
-    private let clock = ContinuousClock()
     private let start = ContinuousClock.now
 
     /// The most clients whose buckets are kept; beyond it, full buckets are forgotten.
@@ -61,7 +60,12 @@ public final class ClientLimits: Sendable {
         guard rate > 0 else { return }
         let now = self.now
         let decision = self.buckets.withLock { buckets in
-            if buckets.count >= Self.maximumBuckets { buckets = buckets.filter { !$0.value.isFull(now: now) } }
+            if buckets.count >= Self.maximumBuckets {
+                // Full buckets are the same as new ones; if that frees too little (many
+                // clients at once), start over rather than grow without bound.
+                buckets = buckets.filter { !$0.value.isFull(now: now) }
+                if buckets.count >= Self.maximumBuckets / 2 { buckets.removeAll(keepingCapacity: true) }
+            }
             var bucket = buckets[client] ?? TokenBucket(rate: rate, burst: self.configuration.publishBurst, now: now)
             let decision = bucket.take(Double(count), now: now)
             buckets[client] = bucket
@@ -76,10 +80,10 @@ public final class ClientLimits: Sendable {
     }
 
     /// Counts a new stream of `client`, or throws `429 rate_limited` when it has as many
-    /// as allowed; call `releaseStream` when it ends.
-    public func admitStream(client: String) throws(HeraldError) {
+    /// as allowed; the admission gives the place back when the stream ends (or is dropped).
+    public func admitStream(client: String) throws(HeraldError) -> StreamAdmission? {
         let maximum = self.configuration.connectionsPerClient
-        guard maximum > 0 else { return }
+        guard maximum > 0 else { return nil }
         let admitted = self.streams.withLock { streams in
             let open = streams[client, default: 0]
             guard open < maximum else { return false }
@@ -94,20 +98,16 @@ public final class ClientLimits: Sendable {
             error.retryAfter = 1
             throw error
         }
+        return StreamAdmission(client: client, limits: self)
     }
 
-    /// A stream of `client` admitted by `admitStream` has ended.
-    public func releaseStream(client: String) {
+    /// A stream of `client` admitted by `admitStream` has ended (`StreamAdmission.release`).
+    func releaseStream(client: String) {
         guard self.configuration.connectionsPerClient > 0 else { return }
         self.streams.withLock { streams in
             let open = streams[client, default: 0] - 1
             streams[client] = open > 0 ? open : nil
         }
-    }
-
-    /// The streams `client` has open here.
-    public func openStreams(client: String) -> Int {
-        self.streams.withLock { $0[client, default: 0] }
     }
 
     private static func format(_ rate: Double) -> String {

@@ -124,8 +124,23 @@ public enum HeraldMetrics {
 
     /// One HTTP request answered: `route` is its route's pattern.
     public static func request(route: String, status: Int) {
-        Counter(label: "herald_http_requests_total", dimensions: [("route", route), ("status", String(status))]).increment()
+        // Made once per route and status (the factory's lookup costs more than the count).
+        let key = RequestKey(route: route, status: status)
+        let counter = self.requestCounters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(label: "herald_http_requests_total", dimensions: [("route", route), ("status", String(status))])
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
     }
+
+    private struct RequestKey: Hashable {
+        var route: String
+        var status: Int
+    }
+
+    private static let requestCounters = Mutex<[RequestKey: Counter]>([:])
 
     /// Reads what is sampled rather than counted, just before an export: the HTTP
     /// connections open, and the database pools' connections in use and waiters.

@@ -106,7 +106,8 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
             context.close(promise: nil)
         case .requestTimedOut:
             HeraldMetrics.refused(.requestTimeout)
-            let error = HeraldError(.requestTimeout, "the request did not arrive in time; send it whole, then wait for the answer")
+            var error = HeraldError(.requestTimeout, "the request did not arrive in time; send it whole, then wait for the answer")
+            error.requestID = RequestID.make()
             let (response, body) = error.closingResponse
             var headers = HTTPHeaders()
             for field in response.headerFields { headers.add(name: field.name.rawName, value: field.value) }

@@ -43,16 +43,10 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     /// Whether a read was asked for while reading was held back.
     private var readHeld = false
     private let writability = ChannelWritability()
-    /// The request of ours being served, for its log line (`RequestLog`).
-    private var current: Current?
-
-    struct Current {
-        var id: String
-        var start: ContinuousClock.Instant
-        var method: String
-        var path: String
-        var route: String
-    }
+    /// Whether the client closed its side (a stream that starts after that ends at once).
+    private var inputClosed = false
+    /// The request of ours being served, for its log line (`FastPathHandler+RequestLog`).
+    var current: Current?
 
     /// Whether the socket can take more (from any thread).
     var isWritable: Bool { self.writability.isWritable }
@@ -92,6 +86,9 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        // Removed with the channel: a stream ends here too (a close started from within
+        // the decoder's end-of-input does not always reach channelInactive below).
+        if case .streaming(let stream) = self.state { stream.end() }
         self.context = nil
     }
 
@@ -205,6 +202,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { self.inputClosed = true }
         if case .streaming(let stream) = self.state {
             if event is ChannelShouldQuiesceEvent {
                 // Graceful shutdown: end the stream so the client reconnects elsewhere.
@@ -244,27 +242,6 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     }
 
     // MARK: - Answers of our own (called on the event loop)
-
-    /// A request of ours starts: its id and time, for its log line.
-    private func begin(_ request: HTTPRequest, route: String) {
-        self.current = Current(
-            id: RequestLog.id(request.headerFields[RequestLog.requestID]), start: .now, method: request.method.rawValue,
-            path: request.path ?? "", route: route
-        )
-    }
-
-    /// The id of the request of ours being served.
-    var requestID: String { self.current?.id ?? "" }
-
-    /// Logs and counts the request of ours answered with `status`.
-    private func finish(status: Int) {
-        guard let current = self.current else { return }
-        self.current = nil
-        RequestLog.record(
-            self.routes.logger, id: current.id, method: current.method, path: current.path, route: current.route, status: status,
-            since: current.start
-        )
-    }
 
     /// Writes a whole response.
     func respond(status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer, closeAfter: Bool) {
@@ -312,31 +289,11 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     // MARK: - Publish
 
     private func publish(_ request: HTTPRequest, topic: String, body: ByteBuffer, tooLarge: Bool) {
-        self.withPrincipal(RequestToken.find(request.headerFields), request: request) { principal in
-            self.publish(request, topic: topic, body: body, tooLarge: tooLarge, principal: principal)
-        }
-    }
-
-    /// Runs `body` with the principal of `token` on the event loop: at once when it is
-    /// known (no authentication, a token seen before), else once it is verified; answers
-    /// `401` instead when it is not valid.
-    private func withPrincipal(_ token: String?, request: HTTPRequest, _ body: @escaping (Principal) -> Void) {
         guard let loop = self.context?.eventLoop else { return }
-        let authenticator = self.routes.authenticator
-        switch authenticator.cached(token) {
-        case .success(let principal)?:
-            body(principal)
-        case .failure(let error)?:
-            self.respond(error, request: request)
-        case nil:
-            let body = NIOLoopBound(body, eventLoop: loop)
-            Task {
-                do throws(HeraldError) {
-                    let principal = try await authenticator.authenticate(token)
-                    loop.execute { body.value(principal) }
-                } catch {
-                    loop.execute { self.respond(error, request: request) }
-                }
+        self.routes.authenticator.withPrincipal(RequestToken.find(request.headerFields), on: loop) { principal in
+            switch principal {
+            case .success(let principal): self.publish(request, topic: topic, body: body, tooLarge: tooLarge, principal: principal)
+            case .failure(let error): self.respond(error, request: request)
             }
         }
     }
@@ -349,9 +306,10 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
                 HeraldMetrics.refused(.payloadSize)
                 throw HeraldError(.payloadTooLarge, "the body is larger than \(self.routes.maximumPayload) bytes")
             }
-            let item = try FastPathRoutes.parsePublish(request, topic: topic, body: body)
-            try principal.authorize(.publish, topic: item.topic)
-            try self.routes.limits.admitPublish(principal, address: context.channel.remoteAddress?.ipAddress)
+            let item = try FastPathRoutes.checkPublish(
+                request, topic: topic, body: body, principal: principal, address: context.channel.remoteAddress?.ipAddress,
+                limits: self.routes.limits
+            )
             // Answered from the committer, on this connection's loop; no task needed.
             self.routes.publisher.submit([item]) { result in
                 loop.execute {
@@ -421,6 +379,12 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         self.writeChunk(first)
         self.decideHandOff(stream: true)
+        // The client left while the stream was being set up: end it now, not at the
+        // first failed write a heartbeat later.
+        if self.inputClosed {
+            context.close(promise: nil)
+            return
+        }
         // Reading goes on, only to notice the client leaving.
         self.resumeReading()
     }

@@ -47,8 +47,19 @@ struct FastPathRoutes: Sendable {
         }
     }
 
-    /// Checks a single publish, as `PublishBodyParser` does for every transport (the fast
-    /// path's, and the router's on HTTP/2).
+    /// Checks a single publish of `principal` from `address` (the fast path's, and the
+    /// router's on HTTP/2), its body's size checked already: its body, then the token's
+    /// patterns, then the client's rate.
+    static func checkPublish(
+        _ request: HTTPRequest, topic: String, body: ByteBuffer, principal: Principal, address: String?, limits: ClientLimits
+    ) throws(HeraldError) -> PublishItem {
+        let item = try Self.parsePublish(request, topic: topic, body: body)
+        try principal.authorize(.publish, topic: item.topic)
+        try limits.admitPublish(principal, address: address)
+        return item
+    }
+
+    /// Checks a single publish's body, as `PublishBodyParser` does for every transport.
     static func parsePublish(_ request: HTTPRequest, topic: String, body: ByteBuffer) throws(HeraldError) -> PublishItem {
         guard NameRules.isValidTopic(topic) else {
             throw HeraldError(.invalidTopic, "topic must match \(NameRules.topicPattern), got '\(topic.prefix(140))'")

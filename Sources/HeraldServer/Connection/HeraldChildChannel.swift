@@ -61,10 +61,10 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
         let routes = self.routes
         // The upgrade request, checked once when NIO asks whether to upgrade. Until a
         // `WebSocketConnection` owns it, its client's stream is released if the
-        // connection closes.
+        // connection closes (also when the check ends after the close).
         let parsed = NIOLoopBoundBox<Result<WebSocketRequest, HeraldError>?>(nil, eventLoop: channel.eventLoop)
         channel.closeFuture.whenComplete { _ in
-            if case .success(let request)? = parsed.value, let client = request.client { routes.limits.releaseStream(client: client) }
+            if case .success(let request)? = parsed.value { request.admission?.release() }
         }
         let webSocket = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
             maxFrameSize: routes.configuration.maximumFrame,
@@ -74,6 +74,7 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
                 WebSocketRequest.check(head, routes: routes, loop: channel.eventLoop) { result in
                     // The upgrade's log line; a refusal's answer carries the id too.
                     var status = 101
+                    if case .success(let request) = result, !channel.isActive { request.admission?.release() }
                     parsed.value = result.mapError { error in
                         var error = error.identified(by: id)
                         error.requestID = id
@@ -92,7 +93,6 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
                     guard case .success(let request)? = parsed.value else { throw HeraldError(.notFound, "no upgrade") }
-                    parsed.value = nil
                     let maximum = routes.configuration.maximumFrame
                     try channel.pipeline.syncOperations.addHandler(
                         NIOWebSocketFrameAggregator(
@@ -102,6 +102,8 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
                     try channel.pipeline.syncOperations.addHandler(
                         WebSocketConnection(routes: routes, request: request)
                     )
+                    // The connection's handler owns the request (and its admission) now.
+                    parsed.value = nil
                     return .webSocket
                 }
             }

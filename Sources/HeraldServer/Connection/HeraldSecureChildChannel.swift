@@ -17,7 +17,8 @@ import NIOTLS
 ///   WebSocket (which browsers open over HTTP/1.1).
 ///
 /// A connection beyond `--max-connections` is closed at once (an answer would need the
-/// handshake first).
+/// handshake first), and one whose handshake and protocol choice take longer than
+/// `--request-timeout` is closed (the time limit HTTP/1 applies to a request's head).
 struct HeraldSecureChildChannel: ServerChildChannel, HTTPChannelHandler {
     /// The connection's protocol, once negotiated, or nil for one refused at the door.
     struct Value: ServerChildChannelValue {
@@ -55,6 +56,9 @@ struct HeraldSecureChildChannel: ServerChildChannel, HTTPChannelHandler {
                 }
             }
             try channel.pipeline.syncOperations.addHandler(alpn)
+            let timeout = TimeAmount(self.http1.routes.configuration.requestTimeout)
+            let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+            alpn.protocolNegotiationResult.whenComplete { _ in deadline.cancel() }
             return Value(negotiated: alpn.protocolNegotiationResult, channel: channel)
         }
     }

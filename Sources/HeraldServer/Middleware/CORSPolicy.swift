@@ -54,7 +54,7 @@ struct CORSPolicy: Sendable {
         var headers = HTTPFields()
         headers[.accessControlAllowOrigin] = self.origins.contains("*") ? "*" : origin
         headers[.vary] = "Origin"
-        headers[.accessControlExposeHeaders] = "Location, Retry-After, X-Request-Id"
+        headers[.accessControlExposeHeaders] = "Location, Retry-After, X-Request-Id, WWW-Authenticate"
         return headers
     }
 

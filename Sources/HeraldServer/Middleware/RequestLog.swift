@@ -6,7 +6,7 @@ import Logging
 /// request can take (the router, the fast path, WebSocket upgrades), with the request's id,
 /// which the answer echoes as `X-Request-Id`.
 enum RequestLog {
-    static let requestID = HTTPField.Name("X-Request-Id")!
+    static var requestID: HTTPField.Name { HeraldError.requestIDField }
 
     /// The id of a request: the one it brings (`RequestID.accepting`), else a new one.
     static func id(_ given: String?) -> String { RequestID.accepting(given) }

@@ -19,14 +19,16 @@ struct PublishRoutes: Sendable {
         router.route("/v1/topics/{topic}/notifications/{seq}", [(.get, self.getOne)])
     }
 
-    /// A single publish over HTTP/2, with the fast path's checks in its order.
+    /// A single publish over HTTP/2, with the fast path's checks in its order: the token,
+    /// the body's size, then `FastPathRoutes.checkPublish`.
     @Sendable func publishOne(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let principal = try await self.authenticator.principal(request)
-        let topic = try context.topicParameter()
         let body = try await request.collectBody(limit: self.configuration.maximumPayload)
-        let item = try FastPathRoutes.parsePublish(request.head, topic: topic, body: body)
-        try principal.authorize(.publish, topic: item.topic)
-        try self.limits.admitPublish(principal, address: context.remoteIP)
+        let raw = context.parameters.get("topic") ?? ""
+        let item = try FastPathRoutes.checkPublish(
+            request.head, topic: raw.contains("%") ? raw.removingPercentEncoding ?? raw : raw, body: body, principal: principal,
+            address: context.remoteIP, limits: self.limits
+        )
         let result = try await self.publisher.publish([item])[0]
         let notification = result.notification
         return JSONResponse.make(

@@ -18,24 +18,20 @@ struct SSERoutes: Sendable {
 
     /// `HEAD /v1/sse`: the answer a `GET` would start with, its checks made, no stream opened.
     @Sendable func head(_ request: Request, context: HeraldRequestContext) async throws -> Response {
-        let principal = try await self.routes.authenticator.principal(request, queryToken: true)
-        let parameters = try SubscriptionParameters(request)
-        try principal.authorize(.subscribe, topics: parameters.topics)
-        _ = try principal.clientID(requested: parameters.client)
+        _ = try await SSEOpening.check(request.headers, uri: request.uri, routes: self.routes)
         return Response(status: .ok, headers: SSEOpening.headers)
     }
 
     @Sendable func stream(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let routes = self.routes
         let opening = try await SSEOpening.open(request.headers, uri: request.uri, routes: routes)
-        let (client, principal, admitted) = (opening.client, opening.principal, opening.admitted)
+        // The admission goes with the body: released when it ends, or when the body never
+        // runs (the stream was reset before its head went out).
+        let (client, principal, admission) = (opening.client, opening.principal, opening.admission)
         let handOver = HandOver(opening.subscription)
-        var headers = SSEOpening.headers
-        if let cors = routes.cors.headers(for: request.headers[.origin]) {
-            for field in cors { headers[field.name] = field.value }
-        }
+        // (CORS headers: HeraldCORSMiddleware.)
         return Response(
-            status: .ok, headers: headers,
+            status: .ok, headers: SSEOpening.headers,
             body: ResponseBody { writer in
                 let subscription = handOver.take()
                 let inbox = subscription.inbox
@@ -60,7 +56,7 @@ struct SSERoutes: Sendable {
                 }
                 expiry?.cancel()
                 subscription.close()
-                SSEOpening.release(admitted, routes)
+                admission?.release()
                 HeraldMetrics.connection(.sse, by: -1)
                 HeraldMetrics.subscriber(.sse, by: -1)
                 try? await writer.finish(nil)

@@ -15,26 +15,32 @@ struct SSEOpening {
     let client: String?
     /// Who it is for (its token's expiry ends the stream).
     let principal: Principal
-    /// The client id counted against its streams: `release` it when the stream ends.
-    let admitted: String?
+    /// Its place among its client's streams: released when the stream ends.
+    let admission: StreamAdmission?
 
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 
-    /// Opens the subscription of an SSE request; `makeSink` gives the live sink for the
-    /// stream's client id (nil: events come through the subscription's task).
+    /// The checks of an SSE request, in order: its token, its parameters, its topics
+    /// against the token, its client id.
+    static func check(
+        _ headers: HTTPFields, uri: URI, routes: FastPathRoutes
+    ) async throws(HeraldError) -> (principal: Principal, parameters: SubscriptionParameters, client: String?) {
+        let principal = try await routes.authenticator.authenticate(RequestToken.find(headers, query: uri))
+        let parameters = try SubscriptionParameters(uri)
+        try principal.authorize(.subscribe, topics: parameters.topics)
+        return (principal, parameters, try principal.clientID(requested: parameters.client))
+    }
+
+    /// Opens the subscription of an SSE request (`check`ed, its client's streams counted);
+    /// `makeSink` gives the live sink for the stream's client id (nil: events come through
+    /// the subscription's task).
     static func open(
         _ headers: HTTPFields, uri: URI, routes: FastPathRoutes, makeSink: (String?) -> SSELiveSink? = { _ in nil }
     ) async throws(HeraldError) -> SSEOpening {
-        var admitted: String? = nil
+        var admission: StreamAdmission? = nil
         do {
-            let principal = try await routes.authenticator.authenticate(RequestToken.find(headers, query: uri))
-            let parameters = try SubscriptionParameters(uri)
-            try principal.authorize(.subscribe, topics: parameters.topics)
-            let client = try principal.clientID(requested: parameters.client)
-            if let client {
-                try routes.limits.admitStream(client: client)
-                admitted = client
-            }
+            let (principal, parameters, client) = try await Self.check(headers, uri: uri, routes: routes)
+            if let client { admission = try routes.limits.admitStream(client: client) }
             var explicit = parameters.after
             // A reconnecting EventSource's Last-Event-ID acknowledges what it names.
             var acknowledging = false
@@ -54,17 +60,13 @@ struct SSEOpening {
                 subscription.close()
                 throw error
             }
-            return SSEOpening(subscription: subscription, client: client, principal: principal, admitted: admitted)
+            return SSEOpening(subscription: subscription, client: client, principal: principal, admission: admission)
         } catch {
-            if let admitted { routes.limits.releaseStream(client: admitted) }
+            admission?.release()
             throw HeraldError.from(error)
         }
     }
 
-    /// The stream ended: gives `admitted` (an opening's) its place among its client's streams back.
-    static func release(_ admitted: String?, _ routes: FastPathRoutes) {
-        if let admitted { routes.limits.releaseStream(client: admitted) }
-    }
 
     /// The response head of a stream.
     static var headers: HTTPFields {

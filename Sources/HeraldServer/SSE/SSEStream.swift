@@ -54,7 +54,7 @@ final class SSEStream: Sendable {
             self.loop.execute { self.handler.failStream(error, request: request) }
             return
         }
-        let (subscription, client, principal, admitted) = (opening.subscription, opening.client, opening.principal, opening.admitted)
+        let (subscription, client, principal, admission) = (opening.subscription, opening.client, opening.principal, opening.admission)
         self.inbox.withLock { $0 = subscription.inbox }
         // A stream ends when its token expires: EventSource reconnects, with a new token
         // if the page has one.
@@ -85,7 +85,7 @@ final class SSEStream: Sendable {
             HeraldMetrics.subscriber(.sse, by: -1)
             subscription.close()
             self.expiry.withLock { $0?.cancel() }
-            SSEOpening.release(admitted, self.routes)
+            admission?.release()
             self.loop.execute { self.handler.endStream() }
         }
     }

@@ -246,7 +246,7 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
         if !self.released {
             self.released = true
             HeraldMetrics.connection(.websocket, by: -1)
-            if let client = self.request.client { self.routes.limits.releaseStream(client: client) }
+            self.request.admission?.release()
         }
         self.session?.end(goingAway: false)
         self.session = nil

@@ -13,9 +13,11 @@ struct WebSocketRequest: Sendable {
     var ackAuto: Bool
     /// Who the request is from.
     var principal: Principal
-    /// The client id it acts as; admitted by `ClientLimits.admitStream`, so released once
-    /// the connection closes.
+    /// The client id it acts as.
     var client: String?
+    /// Its place among the client's streams: released when the connection closes (or the
+    /// request is dropped without becoming one).
+    var admission: StreamAdmission?
 
     /// Checks an upgrade request and calls `completion` on `loop` with what to do: the
     /// request, or the error to answer instead of upgrading (another path, a page of
@@ -37,24 +39,8 @@ struct WebSocketRequest: Sendable {
         }
         var fields = HTTPFields()
         if let authorization = head.headers.first(name: "Authorization") { fields[.authorization] = authorization }
-        let token = RequestToken.find(fields, query: uri)
-        let authenticator = routes.authenticator
-        let accept = { (principal: Principal) in completion(Result { () throws(HeraldError) in try Self.admit(uri, principal, routes) }) }
-        switch authenticator.cached(token) {
-        case .success(let principal)?:
-            accept(principal)
-        case .failure(let error)?:
-            completion(.failure(error))
-        case nil:
-            let (accept, completion) = (NIOLoopBound(accept, eventLoop: loop), NIOLoopBound(completion, eventLoop: loop))
-            Task {
-                do throws(HeraldError) {
-                    let principal = try await authenticator.authenticate(token)
-                    loop.execute { accept.value(principal) }
-                } catch {
-                    loop.execute { completion.value(.failure(error)) }
-                }
-            }
+        routes.authenticator.withPrincipal(RequestToken.find(fields, query: uri), on: loop) { principal in
+            completion(principal.flatMap { principal in Result { () throws(HeraldError) in try Self.admit(uri, principal, routes) } })
         }
     }
 
@@ -63,7 +49,10 @@ struct WebSocketRequest: Sendable {
         let parameters = try SubscriptionParameters(uri, topicsRequired: false)
         try principal.authorize(.subscribe, topics: parameters.topics)
         let client = try principal.clientID(requested: parameters.client)
-        if let client { try routes.limits.admitStream(client: client) }
-        return WebSocketRequest(parameters: parameters, ackAuto: uri.queryParameters["ack"] == "auto", principal: principal, client: client)
+        let admission = try client.flatMap { client throws(HeraldError) in try routes.limits.admitStream(client: client) }
+        return WebSocketRequest(
+            parameters: parameters, ackAuto: uri.queryParameters["ack"] == "auto", principal: principal, client: client,
+            admission: admission
+        )
     }
 }
