@@ -26,12 +26,17 @@ struct TLSTests {
         return (cert, key)
     }
 
-    static func start() async throws -> TestServer {
+    /// The server side of `certificate()`.
+    static func serverTLS() throws -> TLSConfiguration {
         let (cert, key) = try Self.certificate()
-        let tls = TLSConfiguration.makeServerConfiguration(
+        return TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
         )
+    }
+
+    static func start() async throws -> TestServer {
+        let tls = try Self.serverTLS()
         return try await TestServer.start { $0.server.tls = tls }
     }
 
@@ -95,11 +100,7 @@ struct TLSTests {
 
     @Test("over HTTP/2, tokens and the router's single publish and SSE answer as on HTTP/1")
     func http2Access() async throws {
-        let (cert, key) = try Self.certificate()
-        let tls = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
-        )
+        let tls = try Self.serverTLS()
         let server = try await TestServer.start {
             $0.server.tls = tls
             $0.server.authSecret = AuthenticationTests.secret
