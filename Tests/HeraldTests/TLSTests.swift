@@ -49,6 +49,17 @@ struct TLSTests {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
+    /// POSTs `text` to `url` through `client`.
+    static func publish(
+        _ client: HTTPClient, _ url: String, _ text: String, headers: [(String, String)] = []
+    ) async throws -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.body = .bytes(ByteBuffer(string: text))
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        return try await client.execute(request, timeout: .seconds(30))
+    }
+
     @Test("two SSE streams and a publish share one HTTP/2 connection, and both streams receive it")
     func http2() async throws {
         let server = try await Self.start()
@@ -60,10 +71,7 @@ struct TLSTests {
         let second = try await SSEClient.open("\(base)/v1/sse?topics=h&client=c2", client: client)
         #expect(first.status == 200 && second.status == 200)
         #expect(first.version.withLock { $0 } == .http2)
-        var request = HTTPClientRequest(url: "\(base)/v1/topics/h/notifications")
-        request.method = .POST
-        request.body = .bytes(ByteBuffer(string: "over h2"))
-        let published = try await client.execute(request, timeout: .seconds(30))
+        let published = try await Self.publish(client, "\(base)/v1/topics/h/notifications", "over h2")
         #expect(published.status == .created)
         #expect(published.version == .http2)
         for stream in [first, second] {
@@ -87,10 +95,7 @@ struct TLSTests {
         let stream = try await SSEClient.open("\(base)/v1/sse?topics=h1", client: client)
         #expect(stream.status == 200)
         #expect(stream.version.withLock { $0 } == .http1_1)
-        var request = HTTPClientRequest(url: "\(base)/v1/topics/h1/notifications")
-        request.method = .POST
-        request.body = .bytes(ByteBuffer(string: "over 1.1"))
-        #expect(try await client.execute(request, timeout: .seconds(30)).status == .created)
+        #expect(try await Self.publish(client, "\(base)/v1/topics/h1/notifications", "over 1.1").status == .created)
         #expect(await stream.next()?.json["data"] as? String == "over 1.1")
         stream.close()
         // Plain HTTP on the TLS port is not served.
@@ -111,11 +116,7 @@ struct TLSTests {
         let tokens = try await AuthenticationTests.Tokens.make()
         let base = "https://127.0.0.1:\(server.port)"
         for credential in AuthenticationTests.Credential.allCases {
-            var request = HTTPClientRequest(url: "\(base)/v1/topics/orders.a/notifications")
-            request.method = .POST
-            request.body = .bytes(ByteBuffer(string: "x"))
-            for (name, value) in tokens.headers(credential) { request.headers.add(name: name, value: value) }
-            let answer = try await client.execute(request, timeout: .seconds(30))
+            let answer = try await Self.publish(client, "\(base)/v1/topics/orders.a/notifications", "x", headers: tokens.headers(credential))
             #expect(Int(answer.status.code) == AuthenticationTests.expected(credential, success: 201, namesClient: false), "\(credential)")
             let stream = try await SSEClient.open("\(base)/v1/sse?topics=orders.a&client=alice", headers: tokens.headers(credential), client: client)
             #expect(stream.status == AuthenticationTests.expected(credential, success: 200), "\(credential) SSE")

@@ -70,11 +70,16 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
             maxFrameSize: routes.configuration.maximumFrame,
             shouldUpgrade: { channel, head in
                 let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
-                let (id, start) = (RequestLog.id(head.headers.first(name: "X-Request-Id")), ContinuousClock.now)
+                let idField = RequestLog.requestID.canonicalName
+                let (id, start) = (RequestLog.id(head.headers.first(name: idField)), ContinuousClock.now)
                 WebSocketRequest.check(head, routes: routes, loop: channel.eventLoop) { result in
+                    // The client left while its token was checked: nothing to upgrade.
+                    guard channel.isActive else {
+                        if case .success(let request) = result { request.admission?.release() }
+                        return promise.succeed(nil)
+                    }
                     // The upgrade's log line; a refusal's answer carries the id too.
                     var status = 101
-                    if case .success(let request) = result, !channel.isActive { request.admission?.release() }
                     parsed.value = result.mapError { error in
                         var error = error.identified(by: id)
                         error.requestID = id
@@ -86,7 +91,7 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
                         routes.logger, id: id, method: "GET", path: head.uri, route: "/v1/ws", status: status, since: start
                     )
                     guard case .success = result else { return promise.succeed(nil) }
-                    promise.succeed(HTTPHeaders([("X-Request-Id", id)]))
+                    promise.succeed(HTTPHeaders([(idField, id)]))
                 }
                 return promise.futureResult
             },
