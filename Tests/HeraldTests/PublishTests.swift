@@ -132,13 +132,14 @@ struct PublishTests {
     func ttl() async throws {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
-        let answer = try await TestHTTP.postJSON("\(server.baseURL)/v1/topics/short/notifications", #"{"data":1,"ttl":3}"#)
+        // 8 s: the read right after the publish must come before the expiry on a loaded machine too.
+        let answer = try await TestHTTP.postJSON("\(server.baseURL)/v1/topics/short/notifications", #"{"data":1,"ttl":8}"#)
         // The expiry counts from the commit, which is before the answer arrives: under a
         // loaded test run the request itself can take a while, so the clock starts here.
         let published = ContinuousClock.now
         #expect(answer.status == 201)
         #expect(try await TestHTTP.get("\(server.baseURL)/v1/topics/short/notifications/1").status == 200)
-        try await Task.sleep(until: published + .milliseconds(3400), clock: .continuous)
+        try await Task.sleep(until: published + .milliseconds(8400), clock: .continuous)
         #expect(try await TestHTTP.get("\(server.baseURL)/v1/topics/short/notifications/1").status == 404)
     }
 
