@@ -54,10 +54,9 @@ public final class ClientLimits: Sendable {
     }
 
     /// Takes `count` publishes from `client`'s bucket, or throws `429 rate_limited` with
-    /// the seconds until they would be allowed.
-    public func admitPublish(client: String, count: Int = 1) throws(HeraldError) {
+    /// the seconds until they would be allowed (the rate is not 0: `admitPublish(_:address:count:)`).
+    private func admitPublish(client: String, count: Int) throws(HeraldError) {
         let rate = self.configuration.publishRate
-        guard rate > 0 else { return }
         let now = self.now
         let decision = self.buckets.withLock { buckets in
             if buckets.count >= Self.maximumBuckets {

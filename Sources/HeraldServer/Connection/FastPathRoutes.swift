@@ -40,8 +40,7 @@ struct FastPathRoutes: Sendable {
             guard segments.count == 5, segments[0].isEmpty, segments[1] == "v1", segments[2] == "topics", !segments[3].isEmpty,
                 segments[4] == "notifications"
             else { return nil }
-            let topic = String(segments[3])
-            return .publish(topic: topic.contains("%") ? topic.removingPercentEncoding ?? topic : topic)
+            return .publish(topic: segments[3].pathSegmentDecoded)
         default:
             return nil
         }

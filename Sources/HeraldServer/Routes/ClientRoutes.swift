@@ -1,4 +1,3 @@
-import Foundation
 import HeraldCore
 import Hummingbird
 
@@ -13,9 +12,7 @@ struct ClientRoutes: Sendable {
 
     @Sendable func get(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let principal = try await self.authenticator.principal(request)
-        let raw = context.parameters.get("client") ?? ""
-        // A client id with @ or : arrives percent-encoded from most URL encoders.
-        let client = raw.contains("%") ? raw.removingPercentEncoding ?? raw : raw
+        let client = (context.parameters.get("client") ?? "").pathSegmentDecoded
         guard NameRules.isValidClientID(client) else {
             throw HeraldError(.invalidClient, "client must match \(NameRules.clientPattern)")
         }

@@ -24,9 +24,8 @@ struct PublishRoutes: Sendable {
     @Sendable func publishOne(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let principal = try await self.authenticator.principal(request)
         let body = try await request.collectBody(limit: self.configuration.maximumPayload)
-        let raw = context.parameters.get("topic") ?? ""
         let item = try FastPathRoutes.checkPublish(
-            request.head, topic: raw.contains("%") ? raw.removingPercentEncoding ?? raw : raw, body: body, principal: principal,
+            request.head, topic: (context.parameters.get("topic") ?? "").pathSegmentDecoded, body: body, principal: principal,
             address: context.remoteIP, limits: self.limits
         )
         let result = try await self.publisher.publish([item])[0]
@@ -77,8 +76,7 @@ struct PublishRoutes: Sendable {
 extension HeraldRequestContext {
     /// The `{topic}` path parameter, checked.
     func topicParameter() throws(HeraldError) -> String {
-        let raw = self.parameters.get("topic") ?? ""
-        let topic = raw.contains("%") ? raw.removingPercentEncoding ?? raw : raw
+        let topic = (self.parameters.get("topic") ?? "").pathSegmentDecoded
         guard NameRules.isValidTopic(topic) else {
             throw HeraldError(.invalidTopic, "topic must match \(NameRules.topicPattern), got '\(topic.prefix(140))'")
         }
