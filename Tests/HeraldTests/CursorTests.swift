@@ -94,7 +94,13 @@ struct CursorPolicyTests {
 
         let stream = try await SSEClient.open("\(server.baseURL)/v1/sse?topics=ns&client=bob")
         #expect(stream.status == 200)
+        let open = server.instance.connectionCount
         stream.close()
+        // The client has left once the server has seen its connection go: a publish before
+        // that is written to the stream, rightly moving the cursor past it (seen on a loaded
+        // machine).
+        let deadline = ContinuousClock.now + .seconds(20)
+        while server.instance.connectionCount >= open, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         _ = try await SSETests.publish(server, "ns", #""missed?""#)
         // Back through another instance: the cursor is in the database, not in memory.
         let back = try await SSEClient.open("\(other.baseURL)/v1/sse?topics=ns&client=bob")
