@@ -112,7 +112,7 @@ public final class HeraldInstance: Sendable {
         self.limits = ClientLimits(configuration: configuration.server.clientLimits)
         HeraldMetrics.prepare()
         self.dispatcher = Dispatcher(
-            listener: PostgresListener(connectionString: configuration.databaseURL, channels: [Dispatcher.channel], logger: logger),
+            listener: PostgresListener(connectionString: configuration.databaseURL, channels: Dispatcher.channels, logger: logger),
             signals: self.signals,
             hub: self.hub,
             heartbeat: configuration.server.heartbeat,
@@ -179,8 +179,12 @@ public final class HeraldInstance: Sendable {
         router.add(middleware: ErrorMiddleware())
         let server = self.configuration.server
         let authenticator = self.authenticator
-        PublishRoutes(publisher: self.publisher, store: self.store, configuration: server, authenticator: authenticator, limits: self.limits)
-            .add(to: router)
+        let admin = AdminRoutes(admin: Admin(store: self.store, cursors: self.cursors), authenticator: authenticator)
+        PublishRoutes(
+            publisher: self.publisher, store: self.store, configuration: server, authenticator: authenticator, limits: self.limits,
+            admin: admin
+        ).add(to: router)
+        admin.add(to: router)
         PollRoutes(poller: Poller(policy: self.policy, signals: self.signals), authenticator: authenticator).add(to: router)
         SSERoutes(routes: self.fastPathRoutes).add(to: router)
         WebSocketRoutes(authenticator: authenticator).add(to: router)

@@ -26,6 +26,7 @@ final class RecordingSink: LiveSink {
     }
 
     func activate(_ positions: Positions) {}
+    func deactivate() -> Positions? { nil }
     var eventLoop: (any EventLoop)? { self.loop }
 
     func write(_ batch: [EncodedNotification], topic: String) {

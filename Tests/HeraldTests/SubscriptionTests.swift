@@ -14,6 +14,13 @@ final class HeldSink: LiveSink {
         self.positions.withLock { $0 = positions }
     }
 
+    func deactivate() -> Positions? {
+        self.positions.withLock { positions in
+            defer { positions = nil }
+            return positions
+        }
+    }
+
     var eventLoop: (any EventLoop)? { nil }
 
     func write(_ batch: [EncodedNotification], topic: String) {

@@ -29,44 +29,77 @@ public struct CursorPolicy: Sendable {
         self.cursors = cursors
     }
 
+    /// Where a subscriber starts.
+    public struct Start: Sendable {
+        /// Per topic, the position delivery starts after.
+        public var cursor: Cursor
+        /// Per topic, the version of the client's cursor the start is based on (absent: 0).
+        public var versions: [String: Int64]
+        /// Resets owed before anything else: topics an admin replayed since the client last
+        /// started on them (reason `replay`).
+        public var resets: [Reset]
+    }
+
     /// Where delivery of `topics` starts. Refuses explicit positions past a topic's last
     /// seq; creates the client's cursor on topics where it has none; with
     /// `acknowledging`, records the explicit positions as the client's (a poll's `after`,
-    /// SSE's `Last-Event-ID`).
-    public func start(topics: [String], explicit: Cursor, client: String?, acknowledging: Bool = false) async throws -> Cursor {
-        let heads: [String: Int64]
-        var stored: [String: Int64] = [:]
+    /// SSE's `Last-Event-ID`). A topic an admin replayed since the client last started on
+    /// it starts at the replay position with a `replay` reset, whatever the explicit
+    /// position (one-shot: the next start is as usual).
+    public func start(topics: [String], explicit: Cursor, client: String?, acknowledging: Bool = false) async throws -> Start {
+        var begun = CursorStore.Begun()
         if let client, let cursors {
-            (heads, stored) = try await cursors.begin(client: client, topics: topics, explicit: explicit)
+            begun = try await cursors.begin(client: client, topics: topics, explicit: explicit)
         } else {
-            heads = try await self.store.lastSeqs(of: topics)
+            begun.heads = try await self.store.lastSeqs(of: topics)
         }
-        try Self.check(explicit, against: heads)
-        if acknowledging, let client, !explicit.positions.isEmpty {
-            self.cursors?.record(client: client, explicit.positions)
-        }
-        var start = Cursor()
+        try Self.check(explicit, against: begun.heads)
+        var start = Start(cursor: Cursor(), versions: [:], resets: [])
+        var acknowledged: [CursorMark] = []
         for topic in topics {
-            let head = heads[topic] ?? 0
-            // A stored cursor past the last seq (a database restored from an older backup)
-            // would skip what comes next without a word: it counts as the last seq.
-            start[topic] = explicit[topic] ?? stored[topic].map { min($0, head) } ?? head
+            let head = begun.heads[topic] ?? 0
+            let stored = begun.stored[topic]
+            if let stored { start.versions[topic] = stored.version }
+            if begun.replayed.contains(topic), let stored {
+                start.cursor[topic] = stored.seq
+                let requested = explicit[topic] ?? stored.seq
+                start.resets.append(Reset(topic: topic, requestedAfter: requested, resumedAfter: stored.seq, reason: .replay))
+                continue
+            }
+            if let seq = explicit[topic] {
+                start.cursor[topic] = seq
+                acknowledged.append(CursorMark(topic: topic, seq: seq, version: stored?.version ?? 0))
+            } else {
+                // A stored cursor past the last seq (a database restored from an older
+                // backup) would skip what comes next without a word: it counts as the last seq.
+                start.cursor[topic] = stored.map { min($0.seq, head) } ?? head
+            }
+        }
+        if acknowledging, let client, !acknowledged.isEmpty {
+            self.cursors?.record(client: client, acknowledged)
         }
         return start
     }
 
     /// A client's acknowledgement of `cursor` (a WebSocket `ack`): refused past a topic's
-    /// last seq, otherwise recorded.
-    public func acknowledge(client: String, _ cursor: Cursor) async throws {
+    /// last seq, otherwise recorded on the cursor versions the client knows (`versions`;
+    /// a topic it does not know is taken on its stored version).
+    public func acknowledge(client: String, _ cursor: Cursor, versions: [String: Int64]) async throws {
         guard let cursors, !cursor.positions.isEmpty else { return }
-        try Self.check(cursor, against: try await self.store.lastSeqs(of: cursor.positions.map(\.topic)))
-        cursors.record(client: client, cursor.positions)
+        let topics = cursor.positions.map(\.topic)
+        try Self.check(cursor, against: try await self.store.lastSeqs(of: topics))
+        let unknown = topics.filter { versions[$0] == nil }
+        let stored = unknown.isEmpty ? [:] : try await cursors.versions(client: client, topics: unknown)
+        cursors.record(
+            client: client,
+            cursor.positions.map { CursorMark(topic: $0.topic, seq: $0.seq, version: versions[$0.topic] ?? stored[$0.topic] ?? 0) }
+        )
     }
 
     /// The client's connection has written these positions (notifications, or resets'
-    /// `resumed_after`): call once the write completed.
-    public func delivered(client: String, _ positions: [(topic: String, seq: Int64)]) {
-        self.cursors?.record(client: client, positions)
+    /// `resumed_after`), on the cursor versions of `positions`: call once the write completed.
+    public func delivered(client: String, _ marks: [CursorMark]) {
+        self.cursors?.record(client: client, marks)
     }
 
     /// Throws `invalid_cursor` for the first position past its topic's last seq.

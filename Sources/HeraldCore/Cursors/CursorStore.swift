@@ -12,18 +12,36 @@ import Synchronization
 /// older backup, is brought back to that last seq when a subscription begins.) Reads
 /// merge the stored cursors with those not yet written. Run it as a service: it flushes
 /// every `interval` and once more on graceful shutdown.
+///
+/// Every cursor has a version, which only an admin set (a replay, which may move it
+/// backwards) changes. What is recorded carries the version it is based on
+/// (`CursorMark`) and is written only while that is still the cursor's version, so an
+/// acknowledgement or a flush still pending from before the set, on any instance, cannot
+/// undo it.
 public final class CursorStore: Service, Sendable {
     let pool: PostgresPool
     let interval: Duration
     let logger: Logger
     private let pending = Mutex<Pending>(Pending())
 
+    /// A recorded position and the version it is based on.
+    struct Recorded: Sendable, Equatable {
+        var seq: Int64
+        var version: Int64
+
+        /// The later of two records: a newer version wins, then the greater position.
+        func merged(_ other: Recorded) -> Recorded {
+            if other.version != self.version { return other.version > self.version ? other : self }
+            return other.seq > self.seq ? other : self
+        }
+    }
+
     private struct Pending {
         /// Recorded, not written yet.
-        var recorded: [String: [String: Int64]] = [:]
+        var recorded: [String: [String: Recorded]] = [:]
         /// Batches being written right now, by flush (flushes may overlap: the periodic one
         /// and an explicit one): still visible to readers until their write is done.
-        var writing: [Int: [String: [String: Int64]]] = [:]
+        var writing: [Int: [String: [String: Recorded]]] = [:]
         var nextFlush = 0
     }
 
@@ -35,101 +53,149 @@ public final class CursorStore: Service, Sendable {
     }
 
     /// Records that `client` has received everything up to these positions.
-    public func record(client: String, _ positions: [(topic: String, seq: Int64)]) {
+    public func record(client: String, _ marks: [CursorMark]) {
         self.pending.withLock { pending in
             var cursors = pending.recorded[client] ?? [:]
-            for position in positions where position.seq > cursors[position.topic] ?? -1 {
-                cursors[position.topic] = position.seq
+            for mark in marks {
+                let recorded = Recorded(seq: mark.seq, version: mark.version)
+                cursors[mark.topic] = cursors[mark.topic].map { $0.merged(recorded) } ?? recorded
             }
             pending.recorded[client] = cursors
         }
     }
 
-    /// Records one position.
-    public func record(client: String, topic: String, seq: Int64) {
-        self.record(client: client, [(topic: topic, seq: seq)])
+    /// A stored cursor of a client.
+    public struct Stored: Sendable, Equatable {
+        /// The position.
+        public var seq: Int64
+        /// Its version.
+        public var version: Int64
     }
 
-    /// The client's cursors: stored, and recorded but not yet written.
+    /// The client's cursors: stored, and recorded but not yet written (on the stored
+    /// version).
     public func cursors(client: String) async throws -> [String: Int64] {
-        let rows = try await self.query(PostgresQuery("SELECT topic, seq FROM herald.cursors WHERE client = $1", client))
-        var cursors: [String: Int64] = [:]
+        let rows = try await self.query(PostgresQuery("SELECT topic, seq, version FROM herald.cursors WHERE client = $1", client))
+        var stored: [String: Stored] = [:]
         do {
-            for row in rows { cursors[try row.decode(String.self, at: 0)] = try row.decode(Int64.self, at: 1) }
+            for row in rows {
+                stored[try row.decode(String.self, at: 0)] = Stored(seq: try row.decode(Int64.self, at: 1), version: try row.decode(Int64.self, at: 2))
+            }
         } catch {
             throw HeraldError.internalError("cannot read cursors: \(error)")
         }
-        for (topic, seq) in self.unwritten(client: client) where seq > cursors[topic] ?? -1 {
-            cursors[topic] = seq
+        return self.mergingUnwritten(client: client, into: stored).mapValues(\.seq)
+    }
+
+    /// `stored` with the client's unwritten records applied where they are based on the
+    /// stored version (or where nothing is stored) and further along.
+    func mergingUnwritten(client: String, into stored: [String: Stored]) -> [String: Stored] {
+        var merged = stored
+        for (topic, recorded) in self.unwritten(client: client) {
+            guard let current = merged[topic] else {
+                merged[topic] = Stored(seq: recorded.seq, version: recorded.version)
+                continue
+            }
+            if recorded.version == current.version, recorded.seq > current.seq { merged[topic]!.seq = recorded.seq }
         }
-        return cursors
+        return merged
     }
 
     /// The client's positions recorded and not written yet (or being written).
-    private func unwritten(client: String) -> [String: Int64] {
+    private func unwritten(client: String) -> [String: Recorded] {
         self.pending.withLock { pending in
             pending.writing.values.reduce(pending.recorded[client] ?? [:]) { merged, batch in
-                merged.merging(batch[client] ?? [:]) { max($0, $1) }
+                merged.merging(batch[client] ?? [:]) { $0.merged($1) }
             }
         }
+    }
+
+    /// What `begin` found for a client starting on some topics.
+    struct Begun: Sendable {
+        /// Each topic's last seq.
+        var heads: [String: Int64] = [:]
+        /// The client's cursor per topic (merged with what is recorded and not written yet),
+        /// at most the last seq.
+        var stored: [String: Stored] = [:]
+        /// The topics whose cursor an admin set since the client last started on them: this
+        /// start consumed the one-shot override, and begins at `stored`.
+        var replayed: Set<String> = []
     }
 
     /// Reads, for a client starting on `topics`, each topic's last seq and the client's
     /// stored cursor (merged with what is recorded and not written yet), and in the same
     /// statement creates the client's cursor where it has none (at the explicit position,
-    /// else at the last seq: "now") and brings back to the last seq one stored past it (a
-    /// database restored from an older backup). Nothing changes when an explicit position is
-    /// past its topic's last seq (the caller refuses the request).
-    func begin(client: String, topics: [String], explicit: Cursor) async throws -> (heads: [String: Int64], stored: [String: Int64]) {
+    /// else where it was recorded and not written yet, else at the last seq: "now"), brings back to the last seq one stored past it (a
+    /// database restored from an older backup), and consumes the one-shot override of an
+    /// admin set. Nothing changes when an explicit position is past its topic's last seq
+    /// (the caller refuses the request).
+    func begin(client: String, topics: [String], explicit: Cursor) async throws -> Begun {
         let unwritten = self.unwritten(client: client)
         var bindings = PostgresBindings()
         bindings.append(client)
         bindings.append(topics)
         bindings.append(topics.map { explicit[$0] })
-        bindings.append(topics.map { unwritten[$0] })
+        bindings.append(topics.map { unwritten[$0]?.seq })
         let rows = try await self.query(PostgresQuery(sql: Self.beginSQL, bindings: bindings))
-        var heads: [String: Int64] = [:]
-        var stored: [String: Int64] = [:]
+        var begun = Begun()
+        var stored: [String: Stored] = [:]
         do {
             for row in rows {
                 let topic = try row.decode(String.self, at: 0)
-                heads[topic] = try row.decode(Int64.self, at: 1)
-                if let seq = try row.decode(Int64?.self, at: 2) { stored[topic] = seq }
+                begun.heads[topic] = try row.decode(Int64.self, at: 1)
+                if let seq = try row.decode(Int64?.self, at: 2) {
+                    stored[topic] = Stored(seq: seq, version: try row.decode(Int64.self, at: 3))
+                }
+                if try row.decode(Bool.self, at: 4) { begun.replayed.insert(topic) }
             }
         } catch {
             throw HeraldError.internalError("cannot read cursors: \(error)")
         }
-        for (topic, seq) in unwritten where seq > stored[topic] ?? -1 {
-            stored[topic] = seq
+        // An override starts where the admin set it, whatever was recorded before.
+        let merged = self.mergingUnwritten(client: client, into: stored.filter { !begun.replayed.contains($0.key) })
+        for topic in topics {
+            guard let cursor = begun.replayed.contains(topic) ? stored[topic] : merged[topic] else { continue }
+            begun.stored[topic] = Stored(seq: min(cursor.seq, begun.heads[topic] ?? 0), version: cursor.version)
         }
-        return (heads, stored)
+        return begun
     }
 
+    /// `begin`'s statement. The override is consumed by an UPDATE that re-checks the row,
+    /// so of two starts at once only one takes it; one whose row changed version meanwhile
+    /// (an admin set just committed) took that set's override.
     static let beginSQL = """
         WITH r AS (
-            SELECT r.topic, r.explicit, r.unwritten, coalesce(t.last_seq, 0) AS head, c.seq AS stored
+            SELECT r.topic, r.explicit, r.unwritten, coalesce(t.last_seq, 0) AS head, c.seq AS stored, c.version, c.replay
             FROM unnest($2::text[], $3::int8[], $4::int8[]) AS r(topic, explicit, unwritten)
             LEFT JOIN herald.topics t ON t.name = r.topic
             LEFT JOIN herald.cursors c ON c.client = $1 AND c.topic = r.topic
         ),
+        refused AS (
+            SELECT EXISTS (SELECT 1 FROM r WHERE r.explicit > r.head) AS refused
+        ),
         created AS (
             INSERT INTO herald.cursors (client, topic, seq)
-            SELECT $1, r.topic, coalesce(r.explicit, r.head) FROM r
-            WHERE r.stored IS NULL AND r.unwritten IS NULL AND NOT EXISTS (SELECT 1 FROM r WHERE r.explicit > r.head)
+            SELECT $1, r.topic, coalesce(r.explicit, least(r.unwritten, r.head), r.head) FROM r
+            WHERE r.stored IS NULL AND NOT (SELECT refused FROM refused)
             ON CONFLICT (client, topic) DO NOTHING
-            RETURNING topic, seq
+            RETURNING topic, seq, version
         ),
-        clamped AS (
-            UPDATE herald.cursors c SET seq = r.head, updated_at = now()
+        updated AS (
+            UPDATE herald.cursors c SET seq = least(c.seq, r.head), replay = false, updated_at = now()
             FROM r
-            WHERE c.client = $1 AND c.topic = r.topic AND c.seq > r.head AND NOT EXISTS (SELECT 1 FROM r WHERE r.explicit > r.head)
+            WHERE c.client = $1 AND c.topic = r.topic AND (c.replay OR c.seq > r.head) AND NOT (SELECT refused FROM refused)
+            RETURNING c.topic, c.seq, c.version, c.version IS DISTINCT FROM r.version OR r.replay AS replayed
         )
-        SELECT r.topic, r.head, least(coalesce(c.seq, r.stored), r.head) FROM r LEFT JOIN created c ON c.topic = r.topic
+        SELECT r.topic, r.head,
+               coalesce(u.seq, c.seq, r.stored), coalesce(u.version, c.version, r.version, 0), coalesce(u.replayed, false)
+        FROM r
+        LEFT JOIN created c ON c.topic = r.topic
+        LEFT JOIN updated u ON u.topic = r.topic
         """
 
     /// Writes what was recorded; what cannot be written now is kept for the next time.
     public func flush() async {
-        let taken = self.pending.withLock { pending -> (flush: Int, batch: [String: [String: Int64]])? in
+        let taken = self.pending.withLock { pending -> (flush: Int, batch: [String: [String: Recorded]])? in
             guard !pending.recorded.isEmpty else { return nil }
             let flush = pending.nextFlush
             pending.nextFlush += 1
@@ -143,26 +209,29 @@ public final class CursorStore: Service, Sendable {
         var clients: [String] = []
         var topics: [String] = []
         var seqs: [Int64] = []
+        var versions: [Int64] = []
         for (client, cursors) in batch {
-            for (topic, seq) in cursors {
+            for (topic, recorded) in cursors {
                 clients.append(client)
                 topics.append(topic)
-                seqs.append(seq)
+                seqs.append(recorded.seq)
+                versions.append(recorded.version)
             }
         }
         var bindings = PostgresBindings()
         bindings.append(clients)
         bindings.append(topics)
         bindings.append(seqs)
+        bindings.append(versions)
         do {
             try await self.pool.query(
                 PostgresQuery(
                     sql: """
-                        INSERT INTO herald.cursors AS c (client, topic, seq)
-                        SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
+                        INSERT INTO herald.cursors AS c (client, topic, seq, version)
+                        SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[])
                         ON CONFLICT (client, topic) DO UPDATE
-                            SET seq = greatest(c.seq, excluded.seq), updated_at = now()
-                            WHERE excluded.seq > c.seq
+                            SET seq = excluded.seq, updated_at = now()
+                            WHERE excluded.seq > c.seq AND excluded.version = c.version
                         """,
                     bindings: bindings
                 )
@@ -170,7 +239,7 @@ public final class CursorStore: Service, Sendable {
         } catch {
             self.logger.warning("cannot write cursors; keeping them for the next try", metadata: ["error": "\(error)"])
             for (client, cursors) in batch {
-                self.record(client: client, cursors.map { (topic: $0.key, seq: $0.value) })
+                self.record(client: client, cursors.map { CursorMark(topic: $0.key, seq: $0.value.seq, version: $0.value.version) })
             }
         }
     }
@@ -185,7 +254,7 @@ public final class CursorStore: Service, Sendable {
         await self.flush()
     }
 
-    private func query(_ query: PostgresQuery) async throws -> PostgresResult {
+    func query(_ query: PostgresQuery) async throws -> PostgresResult {
         do {
             return try await self.pool.query(query)
         } catch let error as PostgresError where error.isTransient {

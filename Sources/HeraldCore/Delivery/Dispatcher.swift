@@ -3,7 +3,8 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Turns the instance's LISTEN notifications into deliveries and wake-ups.
+/// Turns the instance's LISTEN notifications into deliveries and wake-ups, and the
+/// control channel's admin notices into live replays and purge marks.
 ///
 /// Publishers send `pg_notify('herald', 'topic:last_seq')` once per topic per
 /// transaction. For each, the dispatcher asks the hub to read the topic's new rows once for
@@ -14,6 +15,8 @@ import Synchronization
 public final class Dispatcher: Service, Sendable {
     /// The NOTIFY channel Herald publishes on.
     public static let channel = "herald"
+    /// The channels a dispatcher's listener listens on: publishing's and the admin's.
+    public static let channels = [channel, CursorStore.controlChannel]
 
     let listener: PostgresListener
     let signals: WakeSignals
@@ -74,6 +77,14 @@ public final class Dispatcher: Service, Sendable {
 
     private func handle(_ event: PostgresListener.Event) {
         switch event {
+        case .notification(let notification) where notification.channel == CursorStore.controlChannel:
+            // An admin change: a replay reaches the client's subscriptions here; a purge's
+            // mark names the resets it causes.
+            if let replay = CursorReplay(payload: notification.payload) {
+                self.hub.clients.post(replay)
+            } else if !self.hub.store.purges.apply(payload: notification.payload) {
+                self.logger.debug("unknown control notice", metadata: ["payload": "\(notification.payload)"])
+            }
         case .notification(let notification):
             guard notification.channel == Self.channel, let wake = Self.parse(notification.payload) else { return }
             self.hub.wake(topic: wake.topic, seq: wake.seq)
@@ -86,7 +97,10 @@ public final class Dispatcher: Service, Sendable {
             // dispatcher fell behind): everyone reads again.
             self.logger.debug("LISTEN connection ready, or events were dropped: re-reading")
             self.signals.wakeAll()
-            Task { await self.hub.refresh() }
+            Task {
+                await self.hub.store.loadPurges()
+                await self.hub.refresh()
+            }
         case .disconnected(let error):
             self.logger.debug("LISTEN connection down", metadata: ["error": "\(error)"])
         }

@@ -32,6 +32,8 @@ public final class Hub: Sendable {
     let logger: Logger
     /// Rows per read.
     let pageSize: Int
+    /// The subscriptions by client id (for admin replays).
+    public let clients = ClientDirectory()
     private let state = Mutex(State())
     private let deliveryQueues = Mutex<[ObjectIdentifier: LoopDeliveryQueue]>([:])
     private let overflows = Atomic<Int>(0)

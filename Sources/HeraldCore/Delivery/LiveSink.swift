@@ -11,6 +11,9 @@ import NIOCore
 public protocol LiveSink: AnyObject, Sendable {
     /// Takes the subscription's positions; called before the sink gets notifications.
     func activate(_ positions: Positions)
+    /// Gives the positions back and stops delivering (the subscription takes over again);
+    /// nil if it had stopped already.
+    func deactivate() -> Positions?
     /// The event loop the sink writes on, or nil when it may write from any thread. The
     /// hub hands a notification to all the sinks of one loop in one hop to that loop
     /// (a thousand subscribers cost two hops, not a thousand).

@@ -11,6 +11,9 @@ public struct Positions: Sendable {
     /// The topics, in the order they were added.
     public private(set) var topics: [String] = []
     private var seqs: [String: Int64] = [:]
+    /// The version of the client's stored cursor each position is based on (absent: 0);
+    /// what it records goes with it (see `CursorStore`).
+    public private(set) var versions: [String: Int64] = [:]
 
     /// Creates empty positions.
     public init() {}
@@ -20,16 +23,25 @@ public struct Positions: Sendable {
         self.seqs[topic]
     }
 
-    /// Adds a topic at `seq`, or moves it there.
-    mutating func set(_ topic: String, _ seq: Int64) {
+    /// Adds a topic at `seq`, or moves it there, on the client's cursor `version`.
+    mutating func set(_ topic: String, _ seq: Int64, version: Int64 = 0) {
         if self.seqs[topic] == nil { self.topics.append(topic) }
         self.seqs[topic] = seq
+        self.versions[topic] = version
     }
 
     /// Removes topics.
     mutating func remove(_ topics: [String]) {
-        for topic in topics { self.seqs[topic] = nil }
+        for topic in topics {
+            self.seqs[topic] = nil
+            self.versions[topic] = nil
+        }
         self.topics.removeAll { topics.contains($0) }
+    }
+
+    /// Delivered positions with the cursor versions they are based on, for `CursorStore`.
+    public func marks(_ delivered: [(topic: String, seq: Int64)]) -> [CursorMark] {
+        delivered.map { CursorMark(topic: $0.topic, seq: $0.seq, version: self.versions[$0.topic] ?? 0) }
     }
 
     /// The cursor: every topic at its position.

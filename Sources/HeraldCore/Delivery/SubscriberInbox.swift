@@ -123,6 +123,25 @@ public final class SubscriberInbox: Sendable {
         }
     }
 
+    /// Ends direct delivery on the subscription's own account (an admin replay moves one of
+    /// its positions) and returns the sink's positions. What was handed to the sink counts
+    /// as dropped, as in `leaveDirect`. A sink that left on its own already handed its
+    /// positions back with its overflow notice: they are returned now instead.
+    func reclaimDirect(_ sink: any LiveSink) -> Positions? {
+        self.state.withLock { state in
+            guard state.sink === sink else {
+                defer { state.returned = nil }
+                return state.returned
+            }
+            state.sink = nil
+            for (sentTopic, sentSeq) in state.sentToSink {
+                state.overflowed[sentTopic] = max(state.overflowed[sentTopic] ?? 0, sentSeq)
+            }
+            state.sentToSink = [:]
+            return sink.deactivate()
+        }
+    }
+
     /// Whether `sink` is delivering for this inbox.
     public func isDirect(_ sink: any LiveSink) -> Bool {
         self.state.withLock { $0.sink === sink }

@@ -59,6 +59,11 @@ public final class Subscription {
     /// The next page of a topic being caught up, read while the current one is sent.
     private var prefetch: (topic: String, after: Int64, page: Task<NotificationStore.Page, any Error>)?
     private var isClosed = false
+    /// Events owed before anything else (the resets of a start).
+    private var owed: [Event] = []
+    /// Topics an admin replayed while subscribed: acks on them count only up to what was
+    /// delivered since (`acknowledgeable`).
+    private var replayed: Set<String> = []
 
     /// Creates a subscription with no topics yet.
     public init(
@@ -74,10 +79,12 @@ public final class Subscription {
         self.clientID = clientID
         self.sink = sink
         self.inbox = SubscriberInbox(capacity: inboxCapacity, wantsHeartbeats: wantsHeartbeats)
+        if let clientID { hub.clients.add(self.inbox, client: clientID) }
     }
 
     deinit {
         self.hub.unregister(self.inbox, topics: self.positions.topics)
+        if let clientID { self.hub.clients.remove(self.inbox, client: clientID) }
     }
 
     /// The topics, in the order they were added.
@@ -85,6 +92,25 @@ public final class Subscription {
 
     /// Where the subscriber stands: every topic at the last seq delivered.
     public var cursor: Cursor { self.positions.cursor }
+
+    /// Delivered positions with the versions of the client's cursors they are based on.
+    public func marks(_ delivered: [(topic: String, seq: Int64)]) -> [CursorMark] {
+        self.positions.marks(delivered)
+    }
+
+    /// The versions of the client's cursors this subscription's positions are based on.
+    public var cursorVersions: [String: Int64] { self.positions.versions }
+
+    /// `cursor` as the client may acknowledge it here: on a topic an admin replayed while
+    /// it was subscribed, no further than what was delivered since (an ack sent before the
+    /// client saw the replay must not undo it).
+    public func acknowledgeable(_ cursor: Cursor) -> Cursor {
+        var limited = cursor
+        for (topic, seq) in cursor.positions where self.replayed.contains(topic) {
+            if let position = self.positions[topic], seq > position { limited[topic] = position }
+        }
+        return limited
+    }
 
     /// Adds `topics` (a topic already present starts over from its explicit position when
     /// one is given); returns the cursor. Starts come from `CursorPolicy`: `explicit`, else
@@ -99,9 +125,9 @@ public final class Subscription {
         // Register first: what is committed from now on is queued, so nothing can slip
         // between the start positions read below and the live notifications.
         let joinFrom = try await self.hub.register(self.inbox, topics: new)
-        let starts: Cursor
+        let start: CursorPolicy.Start
         do {
-            starts = try await self.policy.start(
+            start = try await self.policy.start(
                 topics: new, explicit: explicit, client: self.clientID, acknowledging: acknowledging
             )
         } catch {
@@ -109,11 +135,12 @@ public final class Subscription {
             throw error
         }
         for topic in new {
-            let position = starts[topic] ?? 0
+            let position = start.cursor[topic] ?? 0
             let from = joinFrom[topic] ?? 0
-            self.positions.set(topic, position)
+            self.positions.set(topic, position, version: start.versions[topic] ?? 0)
             self.phases[topic] = position >= from ? .live : .catchingUp(joinFrom: from)
         }
+        for reset in start.resets { self.owed.append(.reset(reset, cursor: self.positions.cursorText)) }
         return self.cursor
     }
 
@@ -126,6 +153,8 @@ public final class Subscription {
             self.inbox.discard(topic: topic)
         }
         self.positions.remove(present)
+        self.replayed.subtract(present)
+        self.owed.removeAll { if case .reset(let reset, _) = $0 { present.contains(reset.topic) } else { false } }
     }
 
     /// Ends the subscription: it leaves the hub, and `next()` returns `.closed`.
@@ -135,6 +164,7 @@ public final class Subscription {
         self.prefetch = nil
         self.inbox.close()
         self.hub.unregister(self.inbox, topics: self.positions.topics)
+        if let clientID { self.hub.clients.remove(self.inbox, client: clientID) }
         self.positions = Positions()
         self.phases = [:]
     }
@@ -143,6 +173,10 @@ public final class Subscription {
     public func next() async -> Next {
         while true {
             if self.isClosed { return .closed }
+            if !self.owed.isEmpty {
+                defer { self.owed = [] }
+                return .events(self.owed)
+            }
             if let topic = self.nextCatchingUpTopic() {
                 // Live topics and posted messages are not starved by a long catch-up.
                 let live = Set(self.positions.topics.filter { if case .live = self.phases[$0] { true } else { false } })
@@ -182,6 +216,8 @@ public final class Subscription {
                 self.phases[topic] = .catchingUp(joinFrom: joinFrom)
             }
             return nil
+        case .message(let replay as CursorReplay):
+            return self.replay(replay)
         case .message(let message):
             return .message(message)
         case .heartbeat:
@@ -190,6 +226,39 @@ public final class Subscription {
             self.isClosed = true
             return .closed
         }
+    }
+
+    // MARK: - Replay
+
+    /// An admin set this client's cursor on one of its topics (announced on the control
+    /// channel): delivery of that topic restarts there at once, after a `replay` reset, and
+    /// the one-shot override of the client's next start is used up. A notice this
+    /// subscription's start already took (its version is not newer) changes nothing.
+    private func replay(_ replay: CursorReplay) -> Next? {
+        guard let phase = self.phases[replay.topic], replay.version > self.positions.versions[replay.topic] ?? 0 else {
+            return nil
+        }
+        if self.isDirect, let sink = self.sink {
+            // The sink gives the positions back; what it was sent and had not written yet is
+            // read again from PostgreSQL, as after an overflow.
+            if let returned = self.inbox.reclaimDirect(sink) { self.positions = returned }
+            self.isDirect = false
+        }
+        guard let position = self.positions[replay.topic] else { return nil }
+        if self.prefetch?.topic == replay.topic {
+            self.prefetch?.page.cancel()
+            self.prefetch = nil
+        }
+        // Everything the hub handed out so far reached `position` (or is queued, or counted
+        // as dropped): catching up from the replay position covers it.
+        var joinFrom = position
+        if case .catchingUp(let previous) = phase { joinFrom = max(joinFrom, previous) }
+        self.positions.set(replay.topic, replay.seq, version: replay.version)
+        self.phases[replay.topic] = .catchingUp(joinFrom: joinFrom)
+        self.replayed.insert(replay.topic)
+        if let cursors = self.policy.cursors { Task { await cursors.consumeReplay(replay) } }
+        let reset = Reset(topic: replay.topic, requestedAfter: position, resumedAfter: replay.seq, reason: .replay)
+        return .events([.reset(reset, cursor: self.positions.cursorText)])
     }
 
     // MARK: - Catching up
@@ -214,12 +283,15 @@ public final class Subscription {
         guard case .catchingUp(let joinFrom) = self.phases[topic], let position = self.positions[topic] else { return [] }
         let pageSize = self.hub.pageSize
         let page: NotificationStore.Page
+        // A page read now, after `joinFrom` was committed (a prefetched one may be older).
+        var isFresh = false
         HeraldMetrics.catchUpRead()
         do {
             if let prefetch = self.prefetch, prefetch.topic == topic, prefetch.after == position {
                 self.prefetch = nil
                 page = try await prefetch.page.value
             } else {
+                isFresh = true
                 self.prefetch?.page.cancel()
                 self.prefetch = nil
                 page = try await self.policy.store.read(topic: topic, after: position, limit: pageSize)
@@ -239,8 +311,23 @@ public final class Subscription {
         // The topic may have been unsubscribed or restarted while reading.
         guard self.positions[topic] == position else { return [] }
         var events: [Event] = []
-        events.reserveCapacity(rows.count + 1)
+        events.reserveCapacity(rows.count + 2)
+        // An admin purged what this position is in: say so, and go on after the purge.
+        if let purged = self.policy.store.purges.reset(topic: topic, position: position) {
+            self.positions.set(topic, purged.resumedAfter, version: self.positions.versions[topic] ?? 0)
+            events.append(.reset(purged, cursor: self.positions.cursorText))
+        }
         for row in rows { self.positions.accept(EncodedNotification(row), now: nil, into: &events) }
+        if isFresh, page.isLast, rows.isEmpty, let reached = self.positions[topic], reached < joinFrom {
+            // Nothing is retained up to what the hub handed out (all committed before this
+            // read began): those seqs expired.
+            // ("Everything retained", 0, gets no reset.)
+            self.positions.set(topic, joinFrom, version: self.positions.versions[topic] ?? 0)
+            if reached > 0 {
+                let reset = Reset(topic: topic, requestedAfter: reached, resumedAfter: joinFrom, reason: .expired)
+                events.append(.reset(reset, cursor: self.positions.cursorText))
+            }
+        }
         if page.isLast, (self.positions[topic] ?? 0) >= joinFrom {
             self.phases[topic] = .live
         }

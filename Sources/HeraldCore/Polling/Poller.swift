@@ -21,14 +21,14 @@ public struct Poller: Sendable {
     /// when something is committed for one of the topics or `wait` has passed.
     public func poll(_ request: PollRequest) async throws -> PollResult {
         let deadline = ContinuousClock.now + request.wait
-        var positions: Cursor? = nil
+        var start: CursorPolicy.Start? = nil
         var lastResult: PollResult? = nil
         while true {
             let waiter = request.wait > .zero ? self.signals.register(request.topics) : nil
             let result: PollResult
             do {
-                if positions == nil { positions = try await self.startPositions(request) }
-                result = try await self.read(request, from: positions!)
+                if start == nil { start = try await self.startPositions(request) }
+                result = try await self.read(request, from: start!.cursor, owed: start!.resets)
             } catch {
                 if let waiter { self.signals.unregister(waiter) }
                 // A failure after the first read (the database restarting while the request
@@ -57,21 +57,26 @@ public struct Poller: Sendable {
     }
 
     /// Where each topic starts (`CursorPolicy`); the request's `after` acknowledges.
-    func startPositions(_ request: PollRequest) async throws -> Cursor {
+    func startPositions(_ request: PollRequest) async throws -> CursorPolicy.Start {
         try await self.policy.start(topics: request.topics, explicit: request.after, client: request.client, acknowledging: true)
     }
 
     /// Reads what follows `positions`: at most `limit` notifications (and a page's bytes),
     /// oldest first across topics (each topic's share is a prefix of its log, so nothing is
-    /// skipped).
-    func read(_ request: PollRequest, from positions: Cursor) async throws -> PollResult {
+    /// skipped). `owed` are the start's resets (an admin replay); a topic whose position is
+    /// inside a purged range gets a `purged` reset and goes on after it.
+    func read(_ request: PollRequest, from positions: Cursor, owed: [Reset] = []) async throws -> PollResult {
         let chosen = try await self.policy.store.poll(after: positions.positions, limit: request.limit)
         var cursor = positions
-        var resets: [Reset] = []
+        var resets = owed
         var notifications: [Notification] = []
         notifications.reserveCapacity(chosen.count)
         for topic in request.topics {
-            for notification in chosen where notification.topic == topic {
+            if let purged = self.policy.store.purges.reset(topic: topic, position: cursor[topic] ?? 0) {
+                resets.append(purged)
+                cursor[topic] = purged.resumedAfter
+            }
+            for notification in chosen where notification.topic == topic && notification.seq > cursor[topic] ?? 0 {
                 let position = cursor[topic] ?? 0
                 if let reset = Reset.gap(topic: topic, position: position, next: notification.seq) { resets.append(reset) }
                 notifications.append(notification)

@@ -9,19 +9,30 @@ import struct Foundation.UUID
 /// many rows are bounded twice, in SQL: by a number of rows and by `maximumPageBytes` of
 /// data (always at least one row), so a page of large notifications costs no more memory
 /// than one of small ones.
+///
+/// Reads also filter what an admin purged (`herald.purges`): a purge takes effect at once,
+/// whether or not its rows are deleted yet.
 public struct NotificationStore: Sendable {
     let pool: PostgresPool
     /// The most bytes of data one page (a catch-up or hub read, a poll's answer) carries,
     /// unless its first row alone is larger.
     public let maximumPageBytes: Int
+    /// The purges this instance knows of (for naming resets).
+    public let purges: PurgeMarks
 
     /// Creates a store reading through `pool`.
-    public init(pool: PostgresPool, maximumPageBytes: Int = 1 << 20) {
+    public init(pool: PostgresPool, maximumPageBytes: Int = 1 << 20, purges: PurgeMarks = PurgeMarks()) {
         self.pool = pool
         self.maximumPageBytes = maximumPageBytes
+        self.purges = purges
     }
 
     static let columns = "n.topic, n.seq, n.id, n.event, n.data, n.created_at, n.expires_at"
+
+    /// The seq through which the topic `topic` (an SQL expression) was purged, 0 if never.
+    static func purgedThrough(_ topic: String) -> String {
+        "coalesce((SELECT pu.through_seq FROM herald.purges pu WHERE pu.topic = \(topic)), 0)"
+    }
 
     /// The notification with `seq` in `topic`, if it is retained and not expired.
     public func notification(topic: String, seq: Int64) async throws -> Notification? {
@@ -30,6 +41,7 @@ public struct NotificationStore: Sendable {
                 """
                 SELECT \(Self.columns) FROM herald.notifications n
                 WHERE n.topic = $1 AND n.seq = $2 AND (n.expires_at IS NULL OR n.expires_at > now())
+                  AND n.seq > \(Self.purgedThrough("$1"))
                 LIMIT 1
                 """,
                 topic, seq
@@ -87,7 +99,8 @@ public struct NotificationStore: Sendable {
             FROM (
                 SELECT n.*, coalesce(n.size, pg_column_size(n.data)) AS bytes
                 FROM herald.notifications n
-                WHERE n.topic = $1 AND n.seq > $2 AND (n.expires_at IS NULL OR n.expires_at > now())
+                WHERE n.topic = $1 AND n.seq > greatest($2, \(purgedThrough("$1")))
+                  AND (n.expires_at IS NULL OR n.expires_at > now())
                 ORDER BY n.seq
                 LIMIT $3
             ) p
@@ -116,7 +129,8 @@ public struct NotificationStore: Sendable {
             CROSS JOIN LATERAL (
                 SELECT n.topic, n.seq, n.created_at, coalesce(n.size, pg_column_size(n.data)) AS bytes
                 FROM herald.notifications n
-                WHERE n.topic = p.topic AND n.seq > p.after AND (n.expires_at IS NULL OR n.expires_at > now())
+                WHERE n.topic = p.topic AND n.seq > greatest(p.after, \(purgedThrough("p.topic")))
+                  AND (n.expires_at IS NULL OR n.expires_at > now())
                 ORDER BY n.seq
                 LIMIT $3
             ) k

@@ -5,16 +5,19 @@ import Hummingbird
 
 /// `POST /v1/notifications`, `GET /v1/topics/{topic}/notifications/{seq}`, and a single
 /// publish (`POST /v1/topics/{topic}/notifications`) on HTTP/2: on HTTP/1 that one is
-/// served by `FastPathHandler` before the router.
+/// served by `FastPathHandler` before the router. (`DELETE` on that path is the admin's
+/// purge.)
 struct PublishRoutes: Sendable {
     let publisher: Publisher
     let store: NotificationStore
     let configuration: HeraldServerConfiguration
     let authenticator: Authenticator
     let limits: ClientLimits
+    /// The admin's purge, on the same path as a single publish.
+    let admin: AdminRoutes
 
     func add(to router: Router<HeraldRequestContext>) {
-        router.route("/v1/topics/{topic}/notifications", [(.post, self.publishOne)])
+        router.route("/v1/topics/{topic}/notifications", [(.post, self.publishOne), (.delete, self.admin.purge)])
         router.route("/v1/notifications", [(.post, self.publishBatch)])
         router.route("/v1/topics/{topic}/notifications/{seq}", [(.get, self.getOne)])
     }

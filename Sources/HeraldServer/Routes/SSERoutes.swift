@@ -75,7 +75,7 @@ struct SSERoutes: Sendable {
                 let (bytes, delivered) = SSEEncoding.encode(events)
                 try await writer.write(SSEChunk.unframed(bytes))
                 HeraldMetrics.delivered(SSEStream.notificationCount(events), over: .sse)
-                if let client { policy.delivered(client: client, delivered) }
+                if let client { policy.delivered(client: client, subscription.marks(delivered)) }
             case .heartbeat:
                 try await writer.write(SSEChunk.unframed(SSEEncoding.keepAlive()))
             case .message:

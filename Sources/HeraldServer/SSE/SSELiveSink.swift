@@ -36,6 +36,13 @@ final class SSELiveSink: LiveSink {
         self.state.withLock { $0.positions = positions }
     }
 
+    func deactivate() -> Positions? {
+        self.state.withLock { state in
+            defer { state.positions = nil }
+            return state.positions
+        }
+    }
+
     /// The connection's loop: the hub hands batches over there, in order with everything
     /// else this stream writes there.
     var eventLoop: (any EventLoop)? { self.loop }
@@ -64,12 +71,14 @@ final class SSELiveSink: LiveSink {
         guard let last = batch.last else { return }
         var events: [Subscription.Event] = []
         var sharedChunk: ByteBuffer?
+        var versions: [String: Int64] = [:]
         let outcome = self.state.withLock { state -> (leave: Positions?, inbox: SubscriberInbox?, active: Bool) in
             guard state.positions != nil else { return (nil, state.inbox, false) }
             guard writable else {
                 defer { state.positions = nil }
                 return (state.positions, state.inbox, false)
             }
+            versions = state.positions!.versions
             // `state.positions!` is changed in place: a copy would copy its dictionaries.
             // The clock is read only when something in the batch can expire.
             let now = batch.contains { $0.notification.expiresAt != nil } ? PostgresTimestamp.now : nil
@@ -88,18 +97,20 @@ final class SSELiveSink: LiveSink {
         }
         if let sharedChunk {
             HeraldMetrics.delivered(1, over: .sse)
-            self.handler.writeChunk(sharedChunk, whenWritten: self.recording([(last.topic, last.seq)]))
+            self.handler.writeChunk(sharedChunk, whenWritten: self.recording([(last.topic, last.seq)], versions: versions))
             return
         }
         guard !events.isEmpty else { return }
         HeraldMetrics.delivered(SSEStream.notificationCount(events), over: .sse)
         let (buffer, delivered) = SSEEncoding.encode(events)
-        self.handler.writeChunk(buffer, whenWritten: self.recording(delivered))
+        self.handler.writeChunk(buffer, whenWritten: self.recording(delivered, versions: versions))
     }
 
-    /// What records `positions` as the client's once written, if it has a client id.
-    private func recording(_ positions: [(topic: String, seq: Int64)]) -> (@Sendable () -> Void)? {
+    /// What records `positions` (on the cursor `versions` they are based on) as the
+    /// client's once written, if it has a client id.
+    private func recording(_ positions: [(topic: String, seq: Int64)], versions: [String: Int64]) -> (@Sendable () -> Void)? {
         guard let (policy, client) = self.cursors else { return nil }
-        return { policy.delivered(client: client, positions) }
+        let marks = positions.map { CursorMark(topic: $0.topic, seq: $0.seq, version: versions[$0.topic] ?? 0) }
+        return { policy.delivered(client: client, marks) }
     }
 }

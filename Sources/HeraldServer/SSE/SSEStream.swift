@@ -108,7 +108,10 @@ final class SSEStream: Sendable {
                 buffer = bytes
                 HeraldMetrics.delivered(Self.notificationCount(events), over: .sse)
                 // The client's cursor moves once the write is done, not when it is handed over.
-                if let client { written = { policy.delivered(client: client, delivered) } }
+                if let client {
+                    let marks = subscription.marks(delivered)
+                    written = { policy.delivered(client: client, marks) }
+                }
             case .heartbeat:
                 buffer = SSEEncoding.keepAlive()
             case .message:

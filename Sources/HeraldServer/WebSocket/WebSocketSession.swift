@@ -95,8 +95,8 @@ final class WebSocketSession: Sendable {
                 // With ack=auto the client's cursor moves once the frames are written.
                 var written: (@Sendable () -> Void)? = nil
                 if ackAuto, let client = subscription.clientID {
-                    let (policy, positions) = (self.routes.subscriptions.policy, delivered)
-                    written = { policy.delivered(client: client, positions) }
+                    let (policy, marks) = (self.routes.subscriptions.policy, subscription.marks(delivered))
+                    written = { policy.delivered(client: client, marks) }
                 }
                 await self.send(frames, whenWritten: written)
             case .message(let message):
@@ -151,7 +151,9 @@ final class WebSocketSession: Sendable {
             }
             do {
                 try self.principal.authorize(.subscribe, topics: cursor.positions.lazy.map(\.topic))
-                try await self.routes.subscriptions.policy.acknowledge(client: client, cursor)
+                try await self.routes.subscriptions.policy.acknowledge(
+                    client: client, subscription.acknowledgeable(cursor), versions: subscription.cursorVersions
+                )
             } catch {
                 await self.send([self.errorFrame(HeraldError.from(error), ref: nil)])
             }
