@@ -71,6 +71,11 @@ public struct EmbeddedPostgres: Sendable {
         self.serverUser = geteuid() == 0 ? "postgres" : nil
     }
 
+    /// Whether `directory` holds a cluster (`start` would not have to create one).
+    public static func exists(in directory: String) -> Bool {
+        FileManager.default.fileExists(atPath: URL(fileURLWithPath: directory).standardizedFileURL.path + "/pgdata/PG_VERSION")
+    }
+
     /// Initializes the cluster if needed and starts the server; returns its connection string.
     ///
     /// A server already running on this data directory (left by a Herald that was killed)

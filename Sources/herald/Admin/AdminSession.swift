@@ -1,0 +1,62 @@
+import HeraldCore
+import HeraldPostgres
+import Logging
+
+/// The database connection of one admin command: `--database-url`, else the private
+/// PostgreSQL of `--data-dir` (started for the command when no server runs, and stopped
+/// after it), with the schema checked before anything runs.
+struct AdminSession {
+    /// Its connection string.
+    let url: String
+    /// Its connections.
+    let pool: PostgresPool
+    /// The admin's operations on it.
+    let admin: Admin
+    let logger: Logger
+    private let started: EmbeddedPostgres?
+
+    /// Runs `body` with a session, then closes it (and stops a private PostgreSQL it started).
+    static func run<Result>(
+        _ database: DatabaseOptions, _ body: (AdminSession) async throws -> Result
+    ) async throws -> Result {
+        let logger = LogSetup.bootstrap(level: Environment.value("log-level") ?? "warning")
+        if database.givenURL == nil, !EmbeddedPostgres.exists(in: database.dataDirectory) {
+            throw ConfigurationError(
+                message: "no Herald database in \(database.dataDirectory): give --database-url (or HERALD_DATABASE_URL), "
+                    + "or --data-dir where `herald serve` keeps its data"
+            )
+        }
+        let (url, started) = try database.connect(logger: logger)
+        let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 2, applicationName: "herald-admin"))
+        let store = NotificationStore(pool: pool)
+        let session = AdminSession(
+            url: url, pool: pool, admin: Admin(store: store, cursors: CursorStore(pool: pool, logger: logger)), logger: logger,
+            started: started
+        )
+        defer {
+            pool.shutdown()
+            try? started?.stop()
+        }
+        try await session.check()
+        return try await body(session)
+    }
+
+    /// Checks that the database answers and has Herald's schema, saying what to do if not.
+    private func check() async throws {
+        let pending: [Migration]
+        do {
+            pending = try await Migrator(pool: self.pool, logger: self.logger).pending()
+        } catch let error as PostgresError {
+            throw ConfigurationError(
+                message: "cannot use the database: \(error.message). Check --database-url (or HERALD_DATABASE_URL) "
+                    + "and that PostgreSQL is running and accepts connections"
+            )
+        }
+        guard pending.isEmpty else {
+            throw ConfigurationError(
+                message: "the database schema is not up to date (missing \(pending.map(\.name).joined(separator: ", "))): "
+                    + "run `herald migrate` first"
+            )
+        }
+    }
+}
