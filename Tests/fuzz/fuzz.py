@@ -247,6 +247,10 @@ def operation_of(method: str, path: str) -> tuple[str, str | None]:
         return f"{method} /v1/topics/{{topic}}/notifications/{{seq}}", None
     if len(segments) == 5 and segments[:3] == ["", "v1", "clients"] and segments[4] == "cursors":
         return f"{method} /v1/clients/{{client}}/cursors", None
+    if len(segments) == 6 and segments[:3] == ["", "v1", "clients"] and segments[4] == "cursors":
+        return f"{method} /v1/clients/{{client}}/cursors/{{topic}}", None
+    if len(segments) == 4 and segments[:3] == ["", "v1", "topics"]:
+        return f"{method} /v1/topics/{{topic}}", None
     return f"{method} {path}", None
 
 
@@ -406,6 +410,14 @@ def read_database(server: Server) -> tuple[dict[tuple[str, int], Stored], dict[s
     return stored, {name: int(seq) for name, seq in rows["topics"].items()}, rows["now"]
 
 
+def read_purges(server: Server) -> dict[str, int]:
+    """Per topic, the seq through which an admin purge (DELETE .../notifications) removed it."""
+    return {
+        topic: int(seq)
+        for topic, seq in as_json(server.psql("SELECT coalesce(json_object_agg(topic, through_seq), '{}') FROM herald.purges")).items()
+    }
+
+
 def read_through_api(server: Server, topics: list[str], problems: list[str]) -> tuple[dict[tuple[str, int], dict], list[dict]]:
     """Every notification the API delivers from `topic:0`, for each of `topics`, and the resets
     it sends on the way (over seqs that expired between retained ones)."""
@@ -460,8 +472,13 @@ def compare(calls: Calls, server: Server) -> tuple[list[str], dict[str, int]]:
             check_same_content(earlier, item.event, item.data, item.created_at, item.where, problems)
 
     stored, last_seqs, _ = read_database(server)
+    # A purge (the fuzzer may hit DELETE .../notifications?through_seq=N) removes a topic's
+    # notifications up to its mark: those are gone, answered or not.
+    purges = read_purges(server)
     # The database holds exactly the answered notifications, expired ones included.
     for key in sorted(answered.keys() - stored.keys()):
+        if key[1] <= purges.get(key[0], 0):
+            continue
         problems.append(f"{key[0]}:{key[1]} (id {answered[key].id}) was answered 2xx but is not stored ({answered[key].where})")
     for key in sorted(stored.keys() - answered.keys()):
         problems.append(f"{key[0]}:{key[1]} (id {stored[key].id}) is stored but no publish was answered 2xx with it")
@@ -480,7 +497,7 @@ def compare(calls: Calls, server: Server) -> tuple[list[str], dict[str, int]]:
         by_topic.setdefault(topic, []).append(seq)
     for topic in sorted(set(by_topic) | set(last_seqs)):
         seqs = sorted(by_topic.get(topic, []))
-        if seqs != list(range(1, last_seqs.get(topic, 0) + 1)):
+        if seqs != list(range(purges.get(topic, 0) + 1, last_seqs.get(topic, 0) + 1)):
             problems.append(f"topic {topic!r}: seqs {seqs[:10]}{'...' if len(seqs) > 10 else ''}, last_seq {last_seqs.get(topic)}")
 
     # The API delivers exactly the stored notifications that have not expired.
@@ -498,11 +515,15 @@ def compare(calls: Calls, server: Server) -> tuple[list[str], dict[str, int]]:
             f"{seq}" for key in skipped for seq in [key[1]]
             if key not in stored or stored[key].expires_epoch is None or stored[key].expires_epoch > db_ended or key in delivered
         ]
+        if reset["reason"] == "purged" and 1 <= after < resumed == purges.get(topic):
+            continue
         if reset["reason"] != "expired" or after < 1 or resumed <= after or wrong:
             problems.append(f"GET /v1/poll?{reset['query']}: reset {reset} (seqs not expired or delivered: {wrong[:10]})")
     expired_missing = 0
     for key in sorted(stored.keys() - delivered.keys()):
         row = stored[key]
+        if key[1] <= purges.get(key[0], 0):
+            continue  # purged, its row not deleted yet (the purge's DELETE failed): never delivered
         if row.expires_epoch is not None and row.expires_epoch <= db_ended:
             expired_missing += 1
         else:
@@ -534,11 +555,13 @@ def check_allowed_methods(server: Server) -> list[str]:
     resource that does not exist is 404 either way), never 405."""
     problems = []
     paths = ["/v1/notifications", "/v1/topics/fuzz/notifications", "/v1/topics/fuzz/notifications/1", "/v1/poll?topics=fuzz",
-             "/v1/clients/fuzz/cursors", "/healthz", "/readyz", "/metrics"]  # fmt: skip
+             "/v1/clients/fuzz/cursors", "/v1/clients/fuzz/cursors/fuzz", "/v1/topics", "/v1/topics/fuzz",
+             "/healthz", "/readyz", "/metrics"]  # fmt: skip
     for path in paths:
-        status, allow = http_status("DELETE", server.base_url + path)
+        # PATCH: no path serves it, so every one answers 405 and names what it serves.
+        status, allow = http_status("PATCH", server.base_url + path)
         if status != 405 or not allow:
-            problems.append(f"DELETE {path}: {status} with Allow {allow!r}, expected 405 with Allow")
+            problems.append(f"PATCH {path}: {status} with Allow {allow!r}, expected 405 with Allow")
             continue
         if "HEAD" in [method.strip() for method in allow.split(",")]:
             status, _ = http_status("HEAD", server.base_url + path)

@@ -145,6 +145,12 @@ def _excused_rejection(case, response) -> str | None:
         # `after` must name only requested topics, a bare integer only with one topic, and no
         # position past a topic's last seq: relations and stored state, not a string pattern.
         return "poll: invalid_cursor (after vs topics and the stored seqs)"
+    if path == "/v1/clients/{client}/cursors/{topic}" and code == "invalid_cursor":
+        # A cursor set past the topic's last seq: stored state, not a schema.
+        return "setCursor: invalid_cursor (past the topic's last seq)"
+    if path == "/v1/topics/{topic}/notifications" and case.method.upper() == "DELETE" and code == "invalid_parameter":
+        # A purge through a seq past the topic's last seq: stored state, not a schema.
+        return "purgeTopic: invalid_parameter (through_seq past the topic's last seq)"
     if path in ("/v1/topics/{topic}/notifications", "/v1/notifications") and code == "invalid_body":
         if _holds_nul(_body_bytes(response.request) or b""):
             # docs/api.md: text PostgreSQL cannot store (NUL) is invalid_body.
