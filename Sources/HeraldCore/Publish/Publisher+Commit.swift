@@ -85,7 +85,7 @@ extension Publisher {
         } else if let state = error.sqlState, Self.passingFailures.contains(state) {
             self.logger.debug("batch not committed for a passing reason; retrying", metadata: ["error": "\(error)"])
             self.retry(batch)
-        } else if error.sqlState == "23514", error.message.contains("no partition") {
+        } else if error.isMissingPartition {
             // A day without a partition (maintenance has not run for a week, or the clock jumped).
             self.logger.warning("no partition for a notification; creating partitions", metadata: ["error": "\(error)"])
             do {

@@ -34,7 +34,7 @@ struct Tail: AsyncParsableCommand {
     func validate() throws {
         do {
             _ = try PollRequest(topics: self.topics, after: try self.cursor())
-        } catch let error as HeraldError {
+        } catch {
             throw ValidationError(error.message)
         }
         if let client, !NameRules.isValidClientID(client) { throw ValidationError("--client must match \(NameRules.clientPattern)") }
