@@ -38,7 +38,21 @@ struct AdminSession {
             try? started?.stop()
         }
         try await session.check()
-        return try await body(session)
+        do {
+            return try await body(session)
+        } catch let error as HeraldError {
+            throw ConfigurationError(message: Self.advice(for: error))
+        }
+    }
+
+    /// What a refusal of the admin's operations means on the command line, and what to do.
+    static func advice(for error: HeraldError) -> String {
+        switch error.kind {
+        case .notFound: "\(error.message) (`herald topics` lists the topics)"
+        case .invalidCursor, .invalidParameter: "\(error.message) (`herald topics` shows each topic's last seq)"
+        case .unavailable: "\(error.message); check that PostgreSQL is running, then try again"
+        default: error.message
+        }
     }
 
     /// Checks that the database answers and has Herald's schema, saying what to do if not.
