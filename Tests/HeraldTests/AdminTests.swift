@@ -270,6 +270,47 @@ struct AdminTests {
         #expect(topic.json["purged_through"] as? Int == 6)
     }
 
+    @Test("a purge whose DELETE waits (a row of its topic locked by another transaction) holds up no publish to that topic, and its mark counts at once")
+    func purgeDoesNotStallPublishing() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        for index in 1...5 { _ = try await SSETests.publish(server, "h", "\(index)") }
+        let pool = PostgresPool(configuration: .init(connectionString: server.databaseURL, maximumConnections: 2))
+        defer { pool.shutdown() }
+        let locked = Mailbox<Bool>()
+        let release = Mailbox<Bool>()
+        let holder = Task {
+            try await pool.withTransaction { connection in
+                _ = try await connection.query("SELECT seq FROM herald.notifications WHERE topic = 'h' AND seq = 2 FOR UPDATE")
+                locked.put(true)
+                _ = await release.take(timeout: .seconds(60))
+            }
+        }
+        #expect(await locked.take() == true)
+        let purge = Task { try await TestHTTP.request(.DELETE, "\(server.baseURL)/v1/topics/h/notifications?through_seq=3") }
+        // The DELETE waits for the locked row...
+        var waiting = 0
+        let deadline = ContinuousClock.now + .seconds(10)
+        while waiting == 0, ContinuousClock.now < deadline {
+            let rows = try await pool.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM herald.notifications%'"
+            )
+            waiting = try rows[0].decode(Int.self, at: 0)
+            if waiting == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(waiting == 1)
+        // ...while the purge already counts for readers, and publishes to the topic commit.
+        let polled = try await TestHTTP.get("\(server.baseURL)/v1/poll?topics=h&after=h:0")
+        #expect(Self.seqs(polled) == [4, 5])
+        for seq in 6...8 { #expect(try await SSETests.publish(server, "h", "\(seq)") == seq) }
+        release.put(true)
+        try await holder.value
+        let answer = try await purge.value
+        #expect(answer.status == 200)
+        #expect(answer.json["deleted"] as? Int == 3)
+        #expect(try await TestDatabase(url: server.databaseURL).seqs("h") == [4, 5, 6, 7, 8])
+    }
+
     @Test("a subscriber whose every missed notification is gone (purged through the last seq) gets its reset and goes live, not a loop of reads")
     func purgedToTheEnd() async throws {
         let server = try await TestServer.start()
