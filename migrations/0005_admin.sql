@@ -58,7 +58,8 @@ END
 $$;
 
 -- The SQL interface: checks the items as the server does, then publishes inside the
--- caller's transaction, waiting for its topics' locks (held until the caller commits).
+-- caller's transaction, waiting for its topics' locks (held until the caller commits);
+-- creates the log's partitions around today when there is none for now.
 CREATE OR REPLACE FUNCTION herald.publish(
     p_topics text[],
     p_events text[],
@@ -80,9 +81,22 @@ LANGUAGE plpgsql
 AS $$
 BEGIN
     PERFORM herald.check_items(p_topics, p_events, p_data, p_ttls, p_keys);
-    RETURN QUERY
-    SELECT p.ord, p.seq, p.id, p.created_at, p.expires_at, p.replayed, p.event, p.data
-    FROM herald.publish_items(false, NULL, p_topics, NULL, p_events, p_data, p_ttls, p_keys) p;
+    BEGIN
+        RETURN QUERY
+        SELECT p.ord, p.seq, p.id, p.created_at, p.expires_at, p.replayed, p.event, p.data
+        FROM herald.publish_items(false, NULL, p_topics, NULL, p_events, p_data, p_ttls, p_keys) p;
+    EXCEPTION WHEN check_violation THEN
+        -- No partition for today: no server has run for a week (servers keep them a week
+        -- ahead), or only `herald migrate` has. Create them, as the server's publisher
+        -- does, and publish again.
+        IF SQLERRM NOT LIKE 'no partition of relation%' THEN
+            RAISE;
+        END IF;
+        PERFORM herald.ensure_partitions((now() AT TIME ZONE 'UTC')::date - 1, 9);
+        RETURN QUERY
+        SELECT p.ord, p.seq, p.id, p.created_at, p.expires_at, p.replayed, p.event, p.data
+        FROM herald.publish_items(false, NULL, p_topics, NULL, p_events, p_data, p_ttls, p_keys) p;
+    END;
 END
 $$;
 

@@ -142,6 +142,8 @@ public final class HeraldInstance: Sendable {
             }
         }
         try await self.maintenance.runOnce()
+        // The purges so far, before any subscriber starts (later ones come on the control channel).
+        await self.store.loadPurges()
     }
 
     var maintenance: PartitionMaintenance {

@@ -45,7 +45,7 @@ struct RejectionTests {
         Case(method: "POST", path: "/v1/notifications", contentType: "application/json", body: Array(#"{"notifications":[{"topic":"a"}]}"#.utf8), status: 400, code: "missing_data"),
         Case(method: "POST", path: "/v1/notifications", contentType: "application/json", body: Array(#"{"notifications":[{"topic":"a","data":1,"idempotency_key":""}]}"#.utf8), status: 400, code: "invalid_body"),
         Case(method: "POST", path: "/v1/notifications", contentType: "image/png", body: Array("{}".utf8), status: 415, code: "unsupported_media_type"),
-        Case(method: "DELETE", path: "/v1/topics/t/notifications", contentType: nil, body: [], status: 405, code: "method_not_allowed"),
+        Case(method: "PATCH", path: "/v1/topics/t/notifications", contentType: nil, body: [], status: 405, code: "method_not_allowed"),
         Case(method: "GET", path: "/v1/notifications", contentType: nil, body: [], status: 405, code: "method_not_allowed"),
         Case(method: "POST", path: "/v1/poll", contentType: nil, body: [], status: 405, code: "method_not_allowed"),
         Case(method: "GET", path: "/v1/nothing-here", contentType: nil, body: [], status: 404, code: "not_found"),
@@ -100,7 +100,8 @@ struct MethodTests {
         for (method, path, allow) in [
             (HTTPMethod.TRACE, "/healthz", "GET, HEAD"), (.OPTIONS, "/v1/poll", "GET, HEAD"),
             (.RAW(value: "PROPFIND"), "/v1/topics/a/notifications/1", "GET, HEAD"),
-            (.HEAD, "/v1/topics/a/notifications", "POST"), (.RAW(value: "QUERY"), "/v1/notifications", "POST"),
+            (.HEAD, "/v1/topics/a/notifications", "POST, DELETE"), (.RAW(value: "QUERY"), "/v1/notifications", "POST"),
+            (.POST, "/v1/clients/a/cursors/t", "PUT, DELETE"), (.DELETE, "/v1/topics", "GET, HEAD"),
         ] {
             let answer = try await TestHTTP.request(method, server.baseURL + path)
             #expect(answer.status == 405, "\(method) \(path): \(answer.status)")

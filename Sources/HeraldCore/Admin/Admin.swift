@@ -44,15 +44,17 @@ public struct Admin: Sendable {
     /// cursor set: `seq + 1` comes next).
     @discardableResult
     public func replay(client: String, topic: String, from start: ReplayStart) async throws -> CursorReplay {
-        let seq: Int64
         switch start {
         case .fromSeq(let next):
-            guard next >= 1 else { throw HeraldError(.invalidCursor, "--from-seq is a positive seq, got \(next)") }
-            seq = next - 1
+            guard next >= 1 else { throw HeraldError(.invalidCursor, "a replay starts from a positive seq, got \(next)") }
+            do {
+                return try await self.cursors.set(client: client, topic: topic, seq: next - 1)
+            } catch let error as HeraldError where error.kind == .invalidCursor {
+                throw HeraldError(.invalidCursor, "seq \(next) cannot come next: it is past \(topic)'s last seq + 1")
+            }
         case .since(let since):
-            seq = try await self.store.position(topic: topic, since: since)
+            return try await self.cursors.set(client: client, topic: topic, seq: try await self.store.position(topic: topic, since: since))
         }
-        return try await self.cursors.set(client: client, topic: topic, seq: seq)
     }
 
     /// Forgets `client`'s cursor on `topic`, or `not_found`.

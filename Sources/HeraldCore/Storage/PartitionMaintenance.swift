@@ -32,7 +32,7 @@ public struct PartitionMaintenance: Service {
     let logger: Logger
 
     /// Days of partitions kept ready ahead of today.
-    static let daysAhead = 7
+    public static let daysAhead = 7
 
     /// Creates the task.
     public init(pool: PostgresPool, retention: Duration, interval: Duration = .seconds(3600), logger: Logger = Logger(label: "herald.maintenance")) {
@@ -92,7 +92,7 @@ public struct PartitionMaintenance: Service {
 
     /// Creates the daily partitions from yesterday for `days` days that do not exist yet;
     /// returns how many it created.
-    static func ensurePartitions(_ pool: PostgresPool, days: Int) async throws -> Int {
+    public static func ensurePartitions(_ pool: PostgresPool, days: Int) async throws -> Int {
         let rows = try await pool.query(
             PostgresQuery("SELECT herald.ensure_partitions((now() AT TIME ZONE 'UTC')::date - 1, $1)", days)
         )

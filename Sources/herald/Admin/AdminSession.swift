@@ -51,6 +51,8 @@ struct AdminSession {
         case .notFound: "\(error.message) (`herald topics` lists the topics)"
         case .invalidCursor, .invalidParameter: "\(error.message) (`herald topics` shows each topic's last seq)"
         case .unavailable: "\(error.message); check that PostgreSQL is running, then try again"
+        // No server log here: what went wrong is said at once.
+        case .internalError: error.detail ?? error.message
         default: error.message
         }
     }

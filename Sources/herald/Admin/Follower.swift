@@ -24,6 +24,8 @@ final class Follower: Service, Sendable {
     func run() async {
         // The subscription belongs to this task; a signal only closes its inbox.
         let subscription = Subscription(hub: self.hub, policy: self.policy, clientID: self.client, wantsHeartbeats: false)
+        // The purges so far, so that a start inside one is called `purged`.
+        await self.policy.store.loadPurges()
         do {
             try await subscription.subscribe(self.topics, after: self.after)
         } catch {

@@ -36,6 +36,12 @@ struct Publish: AsyncParsableCommand {
     @Flag(help: "Send DATA as a string even when it parses as JSON.")
     var text = false
 
+    @Option(
+        name: .customLong("max-payload"),
+        help: ArgumentHelp("Largest DATA in bytes, as the server's option. (env: HERALD_MAX_PAYLOAD, default: 65536)", valueName: "bytes")
+    )
+    var maxPayload: Int?
+
     static let ttlSetting = Setting.duration("ttl", .seconds(1)...(.seconds(Int64(Int32.max))), default: .seconds(1))
 
     func validate() throws {
@@ -45,7 +51,15 @@ struct Publish: AsyncParsableCommand {
             throw ValidationError("--idempotency-key is 1 to 128 visible ASCII characters")
         }
         try Self.ttlSetting.validate(text: self.ttl)
-        _ = try self.item()
+        if let ttl, let duration = DurationParser.parse(ttl), duration.components.attoseconds != 0 {
+            throw ValidationError("--ttl is whole seconds (the server's ttl is), got \(ttl)")
+        }
+        try ServeSettings.maxPayload.validate(self.maxPayload)
+        let item = try self.item()
+        let limit = try ServeSettings.maxPayload.resolve(self.maxPayload)
+        guard item.data.utf8.count <= limit else {
+            throw ValidationError("DATA is \(item.data.utf8.count) bytes as JSON, over --max-payload (\(limit))")
+        }
     }
 
     /// The item, checked as the server checks a JSON publish body.

@@ -55,9 +55,14 @@ struct Replay: AsyncParsableCommand {
         }
     }
 
-    /// `YYYY-MM-DDTHH:MM[:SS[.fff]](Z|±HH:MM)`, checked loosely: PostgreSQL reads it.
+    /// Whether `text` is an RFC 3339 time (`2026-11-24T10:00:00Z`, with fractions of a second
+    /// or an offset), a real one (no month 13).
     static func looksLikeTime(_ text: String) -> Bool {
-        text.range(of: #"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$"#, options: .regularExpression) != nil
+        let plain = ISO8601DateFormatter()
+        plain.formatOptions = [.withInternetDateTime]
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return plain.date(from: text) != nil || fractional.date(from: text) != nil
     }
 
     func run() async throws {
