@@ -81,22 +81,22 @@ LANGUAGE plpgsql
 AS $$
 BEGIN
     PERFORM herald.check_items(p_topics, p_events, p_data, p_ttls, p_keys);
-    BEGIN
-        RETURN QUERY
-        SELECT p.ord, p.seq, p.id, p.created_at, p.expires_at, p.replayed, p.event, p.data
-        FROM herald.publish_items(false, NULL, p_topics, NULL, p_events, p_data, p_ttls, p_keys) p;
-    EXCEPTION WHEN check_violation THEN
-        -- No partition for today: no server has run for a week (servers keep them a week
-        -- ahead), or only `herald migrate` has. Create them, as the server's publisher
-        -- does, and publish again.
-        IF SQLERRM NOT LIKE 'no partition of relation%' THEN
-            RAISE;
-        END IF;
-        PERFORM herald.ensure_partitions((now() AT TIME ZONE 'UTC')::date - 1, 9);
-        RETURN QUERY
-        SELECT p.ord, p.seq, p.id, p.created_at, p.expires_at, p.replayed, p.event, p.data
-        FROM herald.publish_items(false, NULL, p_topics, NULL, p_events, p_data, p_ttls, p_keys) p;
-    END;
+    FOR attempt IN 1 .. 2 LOOP
+        BEGIN
+            RETURN QUERY
+            SELECT p.ord, p.seq, p.id, p.created_at, p.expires_at, p.replayed, p.event, p.data
+            FROM herald.publish_items(false, NULL, p_topics, NULL, p_events, p_data, p_ttls, p_keys) p;
+            RETURN;
+        EXCEPTION WHEN check_violation THEN
+            -- No partition for today: no server has run for a week (servers keep them a
+            -- week ahead), or only `herald migrate` has. Create them, as the server's
+            -- publisher does, and publish again.
+            IF attempt = 2 OR SQLERRM NOT LIKE 'no partition of relation%' THEN
+                RAISE;
+            END IF;
+            PERFORM herald.ensure_partitions((now() AT TIME ZONE 'UTC')::date - 1, 9);
+        END;
+    END LOOP;
 END
 $$;
 

@@ -31,4 +31,14 @@ public struct TopicInfo: Sendable, Equatable {
         }
         bytes.append(contentsOf: #","purged_through":\#(self.purgedThrough)}"#.utf8)
     }
+
+    /// `{"topics":[<topic>, ...]}`
+    public static func appendJSON(_ topics: [TopicInfo], to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: #"{"topics":["#.utf8)
+        for (index, topic) in topics.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            topic.appendJSON(to: &bytes)
+        }
+        bytes.append(contentsOf: "]}".utf8)
+    }
 }

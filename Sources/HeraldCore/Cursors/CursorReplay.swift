@@ -29,4 +29,13 @@ public struct CursorReplay: Sendable, Equatable {
         guard parts.count == 4, let seq = Int64(parts[1]), let version = Int64(parts[2]) else { return nil }
         self.init(client: String(parts[3]), topic: String(parts[0]), seq: seq, version: version)
     }
+
+    /// `{"client":..,"topic":..,"seq":..,"version":..}`: what an admin set answers.
+    public func appendJSON(to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: #"{"client":"#.utf8)
+        JSONString.appendQuoted(self.client, to: &bytes)
+        bytes.append(contentsOf: #","topic":"#.utf8)
+        JSONString.appendQuoted(self.topic, to: &bytes)
+        bytes.append(contentsOf: #","seq":\#(self.seq),"version":\#(self.version)}"#.utf8)
+    }
 }

@@ -29,13 +29,8 @@ struct AdminRoutes: Sendable {
             }
             limit = value
         }
-        let topics = try await self.admin.topics(after: request.query("after") ?? "", limit: limit)
-        var bytes: [UInt8] = Array(#"{"topics":["#.utf8)
-        for (index, topic) in topics.enumerated() {
-            if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            topic.appendJSON(to: &bytes)
-        }
-        bytes.append(contentsOf: "]}".utf8)
+        var bytes: [UInt8] = []
+        TopicInfo.appendJSON(try await self.admin.topics(after: request.query("after") ?? "", limit: limit), to: &bytes)
         return JSONResponse.make(.ok, bytes)
     }
 
@@ -61,12 +56,8 @@ struct AdminRoutes: Sendable {
         guard let seq = try? JSONDecoder().decode(CursorBody.self, from: Data(body.readableBytesView)).seq else {
             throw HeraldError(.invalidBody, #"the body is {"seq": N}, N a whole number from 0 to the topic's last seq"#)
         }
-        let replay = try await self.admin.setCursor(client: client, topic: topic, seq: seq)
-        var bytes: [UInt8] = Array(#"{"client":"#.utf8)
-        JSONString.appendQuoted(client, to: &bytes)
-        bytes.append(contentsOf: #","topic":"#.utf8)
-        JSONString.appendQuoted(topic, to: &bytes)
-        bytes.append(contentsOf: #","seq":\#(replay.seq),"version":\#(replay.version)}"#.utf8)
+        var bytes: [UInt8] = []
+        try await self.admin.setCursor(client: client, topic: topic, seq: seq).appendJSON(to: &bytes)
         return JSONResponse.make(.ok, bytes)
     }
 

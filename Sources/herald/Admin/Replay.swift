@@ -71,11 +71,8 @@ struct Replay: AsyncParsableCommand {
             try await session.admin.replay(client: self.client, topic: self.topic, from: start)
         }
         if self.output.json {
-            var bytes: [UInt8] = Array(#"{"client":"#.utf8)
-            JSONString.appendQuoted(replay.client, to: &bytes)
-            bytes.append(contentsOf: #","topic":"#.utf8)
-            JSONString.appendQuoted(replay.topic, to: &bytes)
-            bytes.append(contentsOf: #","seq":\#(replay.seq),"version":\#(replay.version)}"#.utf8)
+            var bytes: [UInt8] = []
+            replay.appendJSON(to: &bytes)
             self.output.printJSON(bytes)
             return
         }

@@ -25,12 +25,8 @@ struct Topics: AsyncParsableCommand {
     func run() async throws {
         let topics = try await AdminSession.run(self.database) { try await $0.admin.topics(after: self.after, limit: self.limit) }
         if self.output.json {
-            var bytes: [UInt8] = Array(#"{"topics":["#.utf8)
-            for (index, topic) in topics.enumerated() {
-                if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                topic.appendJSON(to: &bytes)
-            }
-            bytes.append(contentsOf: "]}".utf8)
+            var bytes: [UInt8] = []
+            TopicInfo.appendJSON(topics, to: &bytes)
             self.output.printJSON(bytes)
             return
         }
