@@ -5,7 +5,10 @@ import HeraldServer
 import NIOHTTP1
 import Testing
 
-@Suite("The admin command line")
+// One test at a time: each starts several herald processes and databases, and the whole
+// suite at once, beside the others, made connections to the test cluster time out on a
+// loaded machine. (About 25 s in all.)
+@Suite("The admin command line", .serialized)
 struct AdminCommandLineTests {
     /// A fresh database with Herald's schema, as `herald migrate` leaves it (no server has
     /// run on it: not even the log's partitions are there).
