@@ -11,7 +11,7 @@ import Testing
 @Suite("The admin command line", .serialized)
 struct AdminCommandLineTests {
     /// A fresh database with Herald's schema, as `herald migrate` leaves it (no server has
-    /// run on it: not even the log's partitions are there).
+    /// run on it).
     static func migratedDatabase() async throws -> String {
         let url = try await TestCluster.shared.makeDatabase()
         let migrated = try await HeraldProcess.run(["migrate", "--database-url", url])
@@ -142,6 +142,7 @@ struct AdminCommandLineTests {
         let refused: [[String]] = [
             ["publish", "bad topic", "1"], ["publish", "t", "1", "--event", "bad event!"], ["publish", "t", "1", "--ttl", "0"],
             ["publish", "t", "1", "--ttl", "soon"], ["publish", "t", "1", "--idempotency-key", "has space"], ["publish", "t"],
+            ["publish", "t", "1", "--ttl", "1.5s"], ["publish", "t", String(repeating: "x", count: 200), "--max-payload", "100"],
         ]
         for arguments in refused {
             let (status, output) = try await Self.herald(arguments, url)
