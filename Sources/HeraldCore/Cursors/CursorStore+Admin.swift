@@ -68,14 +68,15 @@ extension CursorStore {
     }
 
     /// The client's stored cursors with their versions and whether a replay is pending, by
-    /// topic name (what `herald cursors` shows).
+    /// topic name (what `herald cursors` shows), each merged with what this process recorded
+    /// on its version and has not written yet.
     public func entries(client: String) async throws -> [CursorEntry] {
         let rows = try await self.query(
             PostgresQuery(
                 "SELECT topic, seq, version, replay, updated_at FROM herald.cursors WHERE client = $1 ORDER BY topic", client
             )
         )
-        var stored: [String: Stored] = [:]
+        var stored: [String: Versioned] = [:]
         var entries: [CursorEntry] = []
         do {
             for row in rows {
@@ -84,7 +85,7 @@ extension CursorStore {
                     version: try row.decode(Int64.self, at: 2), replayPending: try row.decode(Bool.self, at: 3),
                     updatedAt: try row.decode(PostgresTimestamp.self, at: 4)
                 )
-                stored[entry.topic] = Stored(seq: entry.seq, version: entry.version)
+                stored[entry.topic] = Versioned(seq: entry.seq, version: entry.version)
                 entries.append(entry)
             }
         } catch {

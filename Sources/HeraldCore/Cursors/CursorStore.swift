@@ -24,24 +24,24 @@ public final class CursorStore: Service, Sendable {
     let logger: Logger
     private let pending = Mutex<Pending>(Pending())
 
-    /// A recorded position and the version it is based on.
-    struct Recorded: Sendable, Equatable {
+    /// A position and the version of the cursor it is (stored or recorded) on.
+    struct Versioned: Sendable, Equatable {
         var seq: Int64
         var version: Int64
 
         /// The later of two records: a newer version wins, then the greater position.
-        func merged(_ other: Recorded) -> Recorded {
+        func merged(_ other: Versioned) -> Versioned {
             if other.version != self.version { return other.version > self.version ? other : self }
             return other.seq > self.seq ? other : self
         }
     }
 
     private struct Pending {
-        /// Recorded, not written yet.
-        var recorded: [String: [String: Recorded]] = [:]
+        /// Versioned, not written yet.
+        var recorded: [String: [String: Versioned]] = [:]
         /// Batches being written right now, by flush (flushes may overlap: the periodic one
         /// and an explicit one): still visible to readers until their write is done.
-        var writing: [Int: [String: [String: Recorded]]] = [:]
+        var writing: [Int: [String: [String: Versioned]]] = [:]
         var nextFlush = 0
     }
 
@@ -57,43 +57,30 @@ public final class CursorStore: Service, Sendable {
         self.pending.withLock { pending in
             var cursors = pending.recorded[client] ?? [:]
             for mark in marks {
-                let recorded = Recorded(seq: mark.seq, version: mark.version)
+                let recorded = Versioned(seq: mark.seq, version: mark.version)
                 cursors[mark.topic] = cursors[mark.topic].map { $0.merged(recorded) } ?? recorded
             }
             pending.recorded[client] = cursors
         }
     }
 
-    /// A stored cursor of a client.
-    public struct Stored: Sendable, Equatable {
-        /// The position.
-        public var seq: Int64
-        /// Its version.
-        public var version: Int64
-    }
-
     /// The client's cursors: stored, and recorded but not yet written (on the stored
     /// version).
     public func cursors(client: String) async throws -> [String: Int64] {
-        let rows = try await self.query(PostgresQuery("SELECT topic, seq, version FROM herald.cursors WHERE client = $1", client))
-        var stored: [String: Stored] = [:]
-        do {
-            for row in rows {
-                stored[try row.decode(String.self, at: 0)] = Stored(seq: try row.decode(Int64.self, at: 1), version: try row.decode(Int64.self, at: 2))
-            }
-        } catch {
-            throw HeraldError.internalError("cannot read cursors: \(error)")
+        var cursors = Dictionary(uniqueKeysWithValues: try await self.entries(client: client).map { ($0.topic, $0.seq) })
+        for (topic, recorded) in self.unwritten(client: client) where cursors[topic] == nil {
+            cursors[topic] = recorded.seq
         }
-        return self.mergingUnwritten(client: client, into: stored).mapValues(\.seq)
+        return cursors
     }
 
     /// `stored` with the client's unwritten records applied where they are based on the
     /// stored version (or where nothing is stored) and further along.
-    func mergingUnwritten(client: String, into stored: [String: Stored]) -> [String: Stored] {
+    func mergingUnwritten(client: String, into stored: [String: Versioned]) -> [String: Versioned] {
         var merged = stored
         for (topic, recorded) in self.unwritten(client: client) {
             guard let current = merged[topic] else {
-                merged[topic] = Stored(seq: recorded.seq, version: recorded.version)
+                merged[topic] = Versioned(seq: recorded.seq, version: recorded.version)
                 continue
             }
             if recorded.version == current.version, recorded.seq > current.seq { merged[topic]!.seq = recorded.seq }
@@ -102,7 +89,7 @@ public final class CursorStore: Service, Sendable {
     }
 
     /// The client's positions recorded and not written yet (or being written).
-    private func unwritten(client: String) -> [String: Recorded] {
+    func unwritten(client: String) -> [String: Versioned] {
         self.pending.withLock { pending in
             pending.writing.values.reduce(pending.recorded[client] ?? [:]) { merged, batch in
                 merged.merging(batch[client] ?? [:]) { $0.merged($1) }
@@ -116,7 +103,7 @@ public final class CursorStore: Service, Sendable {
         var heads: [String: Int64] = [:]
         /// The client's cursor per topic (merged with what is recorded and not written yet),
         /// at most the last seq.
-        var stored: [String: Stored] = [:]
+        var stored: [String: Versioned] = [:]
         /// The topics whose cursor an admin set since the client last started on them: this
         /// start consumed the one-shot override, and begins at `stored`.
         var replayed: Set<String> = []
@@ -125,9 +112,9 @@ public final class CursorStore: Service, Sendable {
     /// Reads, for a client starting on `topics`, each topic's last seq and the client's
     /// stored cursor (merged with what is recorded and not written yet), and in the same
     /// statement creates the client's cursor where it has none (at the explicit position,
-    /// else where it was recorded and not written yet, else at the last seq: "now"), brings back to the last seq one stored past it (a
-    /// database restored from an older backup), and consumes the one-shot override of an
-    /// admin set. Nothing changes when an explicit position is past its topic's last seq
+    /// else where it was recorded and not written yet, else at the last seq: "now"), brings
+    /// back to the last seq one stored past it (a database restored from an older backup),
+    /// and consumes the one-shot override of an admin set. Nothing changes when an explicit position is past its topic's last seq
     /// (the caller refuses the request).
     func begin(client: String, topics: [String], explicit: Cursor) async throws -> Begun {
         let unwritten = self.unwritten(client: client)
@@ -138,13 +125,13 @@ public final class CursorStore: Service, Sendable {
         bindings.append(topics.map { unwritten[$0]?.seq })
         let rows = try await self.query(PostgresQuery(sql: Self.beginSQL, bindings: bindings))
         var begun = Begun()
-        var stored: [String: Stored] = [:]
+        var stored: [String: Versioned] = [:]
         do {
             for row in rows {
                 let topic = try row.decode(String.self, at: 0)
                 begun.heads[topic] = try row.decode(Int64.self, at: 1)
                 if let seq = try row.decode(Int64?.self, at: 2) {
-                    stored[topic] = Stored(seq: seq, version: try row.decode(Int64.self, at: 3))
+                    stored[topic] = Versioned(seq: seq, version: try row.decode(Int64.self, at: 3))
                 }
                 if try row.decode(Bool.self, at: 4) { begun.replayed.insert(topic) }
             }
@@ -155,7 +142,7 @@ public final class CursorStore: Service, Sendable {
         let merged = self.mergingUnwritten(client: client, into: stored.filter { !begun.replayed.contains($0.key) })
         for topic in topics {
             guard let cursor = begun.replayed.contains(topic) ? stored[topic] : merged[topic] else { continue }
-            begun.stored[topic] = Stored(seq: min(cursor.seq, begun.heads[topic] ?? 0), version: cursor.version)
+            begun.stored[topic] = Versioned(seq: min(cursor.seq, begun.heads[topic] ?? 0), version: cursor.version)
         }
         return begun
     }
@@ -195,7 +182,7 @@ public final class CursorStore: Service, Sendable {
 
     /// Writes what was recorded; what cannot be written now is kept for the next time.
     public func flush() async {
-        let taken = self.pending.withLock { pending -> (flush: Int, batch: [String: [String: Recorded]])? in
+        let taken = self.pending.withLock { pending -> (flush: Int, batch: [String: [String: Versioned]])? in
             guard !pending.recorded.isEmpty else { return nil }
             let flush = pending.nextFlush
             pending.nextFlush += 1

@@ -82,10 +82,6 @@ struct AdminRoutes: Sendable {
 
     /// The `{client}` and `{topic}` path parameters, checked.
     private static func clientAndTopic(_ context: HeraldRequestContext) throws(HeraldError) -> (String, String) {
-        let client = (context.parameters.get("client") ?? "").pathSegmentDecoded
-        guard NameRules.isValidClientID(client) else {
-            throw HeraldError(.invalidClient, "client must match \(NameRules.clientPattern)")
-        }
-        return (client, try context.topicParameter())
+        (try context.clientParameter(), try context.topicParameter())
     }
 }

@@ -12,10 +12,7 @@ struct ClientRoutes: Sendable {
 
     @Sendable func get(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let principal = try await self.authenticator.principal(request)
-        let client = (context.parameters.get("client") ?? "").pathSegmentDecoded
-        guard NameRules.isValidClientID(client) else {
-            throw HeraldError(.invalidClient, "client must match \(NameRules.clientPattern)")
-        }
+        let client = try context.clientParameter()
         try principal.authorizeClient(client)
         let cursors = try await self.cursors.cursors(client: client)
         var bytes: [UInt8] = Array(#"{"client":"#.utf8)

@@ -75,14 +75,3 @@ struct PublishRoutes: Sendable {
         return JSONResponse.make(.ok, notification.json)
     }
 }
-
-extension HeraldRequestContext {
-    /// The `{topic}` path parameter, checked.
-    func topicParameter() throws(HeraldError) -> String {
-        let topic = (self.parameters.get("topic") ?? "").pathSegmentDecoded
-        guard NameRules.isValidTopic(topic) else {
-            throw HeraldError(.invalidTopic, "topic must match \(NameRules.topicPattern), got '\(topic.prefix(140))'")
-        }
-        return topic
-    }
-}
