@@ -305,7 +305,13 @@ struct AdminTests {
         for seq in 6...8 { #expect(try await SSETests.publish(server, "h", "\(seq)") == seq) }
         release.put(true)
         try await holder.value
-        let answer = try await purge.value
+        var answer = try await purge.value
+        if answer.status == 503 {
+            // The DELETE waited past the read pool's lock_timeout (a loaded machine): the purge
+            // says so, and sent again it deletes the rest.
+            #expect(answer.json["error"].map { "\($0)" }?.contains("send the purge again") == true, "\(answer.text)")
+            answer = try await TestHTTP.request(.DELETE, "\(server.baseURL)/v1/topics/h/notifications?through_seq=3")
+        }
         #expect(answer.status == 200)
         #expect(answer.json["deleted"] as? Int == 3)
         #expect(try await TestDatabase(url: server.databaseURL).seqs("h") == [4, 5, 6, 7, 8])

@@ -128,17 +128,25 @@ extension NotificationStore {
         }
         self.purges.record(topic: topic, through: through)
         var deleted: Int64 = 0
-        while next <= seq {
-            let upper = min(seq, next + chunk - 1)
-            let result = try await self.query(
-                PostgresQuery(
-                    "DELETE FROM herald.notifications WHERE topic = $1 AND seq >= $2 AND seq <= $3 RETURNING 1", topic, next, upper
+        do {
+            while next <= seq {
+                let upper = min(seq, next + chunk - 1)
+                let result = try await self.query(
+                    PostgresQuery(
+                        "DELETE FROM herald.notifications WHERE topic = $1 AND seq >= $2 AND seq <= $3 RETURNING 1", topic, next, upper
+                    )
                 )
-            )
-            deleted += Int64(result.count)
-            next = upper + 1
+                deleted += Int64(result.count)
+                next = upper + 1
+            }
+            _ = try await self.query(PostgresQuery("DELETE FROM herald.idempotency_keys WHERE topic = $1 AND seq <= $2", topic, seq))
+        } catch var error as HeraldError where error.kind == .unavailable {
+            // A row locked by another transaction, a time limit: the purge holds for readers
+            // already; the same purge again deletes what is left.
+            error.message = "\(topic) is purged through \(through) for every reader, but deleting its rows did not finish "
+                + "(\(deleted) deleted; a lock or time limit): send the purge again to delete the rest"
+            throw error
         }
-        _ = try await self.query(PostgresQuery("DELETE FROM herald.idempotency_keys WHERE topic = $1 AND seq <= $2", topic, seq))
         return PurgeResult(topic: topic, purgedThrough: through, deleted: deleted)
     }
 }

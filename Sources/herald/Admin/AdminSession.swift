@@ -27,7 +27,14 @@ struct AdminSession {
             )
         }
         let (url, started) = try database.connect(logger: logger)
-        let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 2, applicationName: "herald-admin"))
+        // Bounded like the server's reads: a statement that waits on a lock or runs away ends
+        // with an error rather than holding the command (a purge deletes in short statements).
+        let pool = PostgresPool(
+            configuration: .init(
+                connectionString: url, maximumConnections: 2, applicationName: "herald-admin",
+                sessionSettings: [("statement_timeout", "60s"), ("lock_timeout", "10s")]
+            )
+        )
         let store = NotificationStore(pool: pool)
         let session = AdminSession(
             url: url, pool: pool, admin: Admin(store: store, cursors: CursorStore(pool: pool, logger: logger)), logger: logger,
