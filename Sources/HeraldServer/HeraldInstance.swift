@@ -187,9 +187,10 @@ public final class HeraldInstance: Sendable {
             admin: admin
         ).add(to: router)
         admin.add(to: router)
-        PollRoutes(poller: Poller(policy: self.policy, signals: self.signals), authenticator: authenticator).add(to: router)
+        PollRoutes(poller: Poller(policy: self.policy, signals: self.signals), authenticator: authenticator, transports: server.transports)
+            .add(to: router)
         SSERoutes(routes: self.fastPathRoutes).add(to: router)
-        WebSocketRoutes(authenticator: authenticator).add(to: router)
+        WebSocketRoutes(authenticator: authenticator, transports: server.transports).add(to: router)
         ClientRoutes(cursors: self.cursors, authenticator: authenticator).add(to: router)
         HealthRoutes(
             pools: [("read", self.pool), ("publish", self.publishPool)], connections: self.connections, dispatcher: self.dispatcher,

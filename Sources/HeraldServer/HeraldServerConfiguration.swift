@@ -36,6 +36,8 @@ public struct HeraldServerConfiguration: Sendable {
     public var clientLimits: ClientLimits.Configuration
     /// TLS (`--tls-cert`, `--tls-key`): HTTPS with HTTP/2 and HTTP/1.1; nil: plain HTTP.
     public var tls: TLSConfiguration?
+    /// The subscribe transports offered (`--transports`).
+    public var transports: Transports
 
     /// Creates a configuration with the defaults of the wire contract.
     public init(
@@ -53,7 +55,8 @@ public struct HeraldServerConfiguration: Sendable {
         maximumConnections: Int? = nil,
         authSecret: String? = nil,
         clientLimits: ClientLimits.Configuration = .init(),
-        tls: TLSConfiguration? = nil
+        tls: TLSConfiguration? = nil,
+        transports: Transports = .all
     ) {
         self.host = host
         self.port = port
@@ -70,6 +73,7 @@ public struct HeraldServerConfiguration: Sendable {
         self.authSecret = authSecret
         self.clientLimits = clientLimits
         self.tls = tls
+        self.transports = transports
     }
 
     /// Why this configuration must not start unless on purpose (`--allow-anonymous`): a

@@ -132,6 +132,14 @@ struct Serve: AsyncParsableCommand {
     )
     var publishTimeout: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "The subscribe transports offered, comma-separated: websocket, sse, longpoll, poll; the others answer 404. (env: HERALD_TRANSPORTS, default: websocket,sse,longpoll,poll)",
+            valueName: "list"
+        )
+    )
+    var transports: String?
+
     @Flag(name: .customLong("no-migrate"), help: "Do not apply migrations at start. (env: HERALD_NO_MIGRATE=1)")
     var noMigrate = false
 
@@ -154,6 +162,7 @@ struct Serve: AsyncParsableCommand {
         try ServeSettings.requestTimeout.validate(text: self.requestTimeout)
         try ServeSettings.idleTimeout.validate(text: self.idleTimeout)
         try ServeSettings.publishTimeout.validate(text: self.publishTimeout)
+        if let transports, Transports(list: transports) == nil { throw ValidationError(Self.transportsExpectation) }
         // Named on the command line, an address open to other hosts without a secret is a usage error.
         if let host = self.host, self.security.secret == nil, !self.security.anonymousAllowed,
             let problem = HeraldServerConfiguration(host: host, maximumConnections: 1).exposureProblem
@@ -187,7 +196,8 @@ struct Serve: AsyncParsableCommand {
             maximumConnections: maximumConnections,
             authSecret: self.security.secret,
             clientLimits: try self.security.limits(),
-            tls: try self.security.tls()
+            tls: try self.security.tls(),
+            transports: try self.resolvedTransports()
         )
         if let problem = server.exposureProblem, !self.security.anonymousAllowed { throw ConfigurationError(message: problem) }
         if let secret = server.authSecret, secret.utf8.count < 32 {
@@ -237,6 +247,18 @@ struct Serve: AsyncParsableCommand {
         instance.shutdown()
         try embedded?.stop()
         logger.info("Herald stopped")
+    }
+
+    static let transportsExpectation = "--transports is a comma-separated list of websocket, sse, longpoll and poll (at least one)"
+
+    /// `--transports`, else `HERALD_TRANSPORTS`, else all.
+    func resolvedTransports() throws -> Transports {
+        if let transports { return Transports(list: transports) ?? .all }  // checked by validate()
+        guard let text = Environment.value("transports") else { return .all }
+        guard let transports = Transports(list: text) else {
+            throw ConfigurationError(message: "\(Environment.name(for: "transports"))=\(text) is not valid: \(Self.transportsExpectation)")
+        }
+        return transports
     }
 
     /// Prepares the database, waiting up to a minute for it to come up.

@@ -10,9 +10,11 @@ import Hummingbird
 /// the messages are in `WebSocketCommand` and `WebSocketFrames`.
 struct WebSocketRoutes: Sendable {
     let authenticator: Authenticator
+    let transports: Transports
 
     func add(to router: Router<HeraldRequestContext>) {
-        router.route("/v1/ws", [(.get, { [authenticator] request, _ in
+        router.route("/v1/ws", [(.get, { [authenticator, transports] request, _ in
+            try transports.require(.websocket, "WebSocket")
             _ = try await authenticator.principal(request, queryToken: true)
             _ = try SubscriptionParameters(request, topicsRequired: false)
             throw HeraldError(.upgradeRequired, "GET /v1/ws needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")

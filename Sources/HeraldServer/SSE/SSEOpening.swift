@@ -20,11 +20,12 @@ struct SSEOpening {
 
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 
-    /// The checks of an SSE request, in order: its token, its parameters, its topics
-    /// against the token, its client id.
+    /// The checks of an SSE request, in order: SSE offered (`--transports`), its token, its
+    /// parameters, its topics against the token, its client id.
     static func check(
         _ headers: HTTPFields, uri: URI, routes: FastPathRoutes
     ) async throws(HeraldError) -> (principal: Principal, parameters: SubscriptionParameters, client: String?) {
+        try routes.configuration.transports.require(.sse, "SSE")
         let principal = try await routes.authenticator.authenticate(RequestToken.find(headers, query: uri))
         let parameters = try SubscriptionParameters(uri)
         try principal.authorize(.subscribe, topics: parameters.topics)

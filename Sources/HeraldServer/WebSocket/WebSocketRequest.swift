@@ -20,8 +20,8 @@ struct WebSocketRequest: Sendable {
     var admission: StreamAdmission?
 
     /// Checks an upgrade request and calls `completion` on `loop` with what to do: the
-    /// request, or the error to answer instead of upgrading (another path, a page of
-    /// another origin, no valid token, parameters not valid or not allowed, too many
+    /// request, or the error to answer instead of upgrading (another path, WebSocket turned
+    /// off by `--transports`, a page of another origin, no valid token, parameters not valid or not allowed, too many
     /// streams of its client).
     static func check(
         _ head: HTTPRequestHead, routes: FastPathRoutes, loop: any EventLoop,
@@ -29,6 +29,7 @@ struct WebSocketRequest: Sendable {
     ) {
         let uri = URI(head.uri)
         guard uri.path == "/v1/ws" else { return completion(.failure(HeraldError(.notFound, "WebSocket is served at /v1/ws"))) }
+        guard routes.configuration.transports.contains(.websocket) else { return completion(.failure(Transports.disabled("WebSocket"))) }
         let origin = head.headers.first(name: "Origin")
         guard routes.cors.allowsWebSocket(from: origin, host: head.headers.first(name: "Host")) else {
             return completion(
