@@ -3,6 +3,7 @@ import HeraldCore
 /// The subscribe transports a server offers (`--transports`): deployments whose proxies
 /// break one turn it off, and its paths answer `404 not_found`.
 public struct Transports: OptionSet, Sendable, Hashable {
+    /// The set's bits.
     public let rawValue: Int
 
     /// Creates a set from its bits.
