@@ -79,6 +79,8 @@ let package = Package(
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "NIOTLS", package: "swift-nio"),
             ],
+            // The demo page and the browser library (herald.js), compiled into the binary.
+            resources: [.embedInCode("Static")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

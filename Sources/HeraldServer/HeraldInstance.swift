@@ -196,6 +196,7 @@ public final class HeraldInstance: Sendable {
             pools: [("read", self.pool), ("publish", self.publishPool)], connections: self.connections, dispatcher: self.dispatcher,
             metrics: self.metrics, authenticator: authenticator
         ).add(to: router)
+        StaticRoutes().add(to: router)
         return router
     }
 

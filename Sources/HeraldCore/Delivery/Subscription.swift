@@ -113,7 +113,9 @@ public final class Subscription {
     }
 
     /// Adds `topics` (a topic already present starts over from its explicit position when
-    /// one is given); returns the cursor. Starts come from `CursorPolicy`: `explicit`, else
+    /// one is given); returns the cursor it starts from: where a reset is owed at the start,
+    /// the position before it (`requested_after`), so that a client resuming from this
+    /// cursor is told of the reset again rather than skipping silently. Starts come from `CursorPolicy`: `explicit`, else
     /// the client's stored cursor, else now; with `acknowledging`, the explicit positions
     /// are recorded as the client's. (Not while delivery is direct: call from `next()`'s task.)
     @discardableResult
@@ -140,8 +142,12 @@ public final class Subscription {
             self.positions.set(topic, position, version: start.versions[topic] ?? 0)
             self.phases[topic] = position >= from ? .live : .catchingUp(joinFrom: from)
         }
-        for reset in start.resets { self.owed.append(.reset(reset, cursor: self.positions.cursorText)) }
-        return self.cursor
+        var starting = self.cursor
+        for reset in start.resets {
+            self.owed.append(.reset(reset, cursor: self.positions.cursorText))
+            starting[reset.topic] = reset.requestedAfter
+        }
+        return starting
     }
 
     /// Removes `topics`.

@@ -27,7 +27,7 @@ struct SSERoutes: Sendable {
         let opening = try await SSEOpening.open(request.headers, uri: request.uri, routes: routes)
         // The admission goes with the body: released when it ends, or when the body never
         // runs (the stream was reset before its head went out).
-        let (client, principal, admission) = (opening.client, opening.principal, opening.admission)
+        let (client, principal, admission, preamble) = (opening.client, opening.principal, opening.admission, opening.preamble)
         let handOver = HandOver(opening.subscription)
         // (CORS headers: HeraldCORSMiddleware.)
         return Response(
@@ -45,7 +45,7 @@ struct SSERoutes: Sendable {
                     }
                 }
                 do {
-                    try await writer.write(SSEChunk.unframed(SSEChunk.framed { $0.writeString("retry: \(SSEStream.retryMilliseconds)\n\n") }))
+                    try await writer.write(SSEChunk.unframed(preamble))
                     try await withGracefulShutdownHandler {
                         try await Self.deliver(subscription, client: client, policy: routes.subscriptions.policy, to: &writer)
                     } onGracefulShutdown: {

@@ -1,6 +1,7 @@
 import HTTPTypes
 import HeraldCore
 import HummingbirdCore
+import NIOCore
 
 /// An SSE request's subscription, opened the same way on both of its paths: the HTTP/1
 /// fast path (`SSEStream`) and the router's, for HTTP/2 (`SSERoutes`).
@@ -17,6 +18,8 @@ struct SSEOpening {
     let principal: Principal
     /// Its place among its client's streams: released when the stream ends.
     let admission: StreamAdmission?
+    /// The cursor it starts from (`Subscription.subscribe`'s).
+    let cursor: Cursor
 
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 
@@ -55,19 +58,27 @@ struct SSEOpening {
                 client: client, inboxCapacity: routes.configuration.inboxCapacity, sink: sink
             )
             sink?.attach(subscription.inbox)
+            let cursor: Cursor
             do {
-                try await subscription.subscribe(parameters.topics, after: explicit, acknowledging: acknowledging)
+                cursor = try await subscription.subscribe(parameters.topics, after: explicit, acknowledging: acknowledging)
             } catch {
                 subscription.close()
                 throw error
             }
-            return SSEOpening(subscription: subscription, client: client, principal: principal, admission: admission)
+            return SSEOpening(subscription: subscription, client: client, principal: principal, admission: admission, cursor: cursor)
         } catch {
             admission?.release()
             throw HeraldError.from(error)
         }
     }
 
+
+    /// The stream's first bytes: `retry:`, and the cursor it starts from as an `id:` without
+    /// data, which dispatches no event but sets what a reconnect sends as `Last-Event-ID`:
+    /// a stream that ends before its first event resumes where it started, not "now".
+    var preamble: ByteBuffer {
+        SSEChunk.framed { $0.writeString("retry: \(SSEStream.retryMilliseconds)\nid: \(self.cursor)\n\n") }
+    }
 
     /// The response head of a stream.
     static var headers: HTTPFields {

@@ -7,7 +7,7 @@ import Synchronization
 
 /// One Server-Sent Events stream on a connection of the fast path.
 ///
-/// Starts with `retry:`; each notification is an event with `id:` (the cursor after it),
+/// Starts with `retry:` and the starting cursor (`id:`); each notification is an event with `id:` (the cursor after it),
 /// `event:` and one `data:` line; a reset is the event `herald.reset`; a `: keep-alive`
 /// comment goes out every heartbeat. `Last-Event-ID` resumes exactly after that cursor
 /// (and acknowledges it). With a client id, every event written is recorded as that
@@ -69,8 +69,8 @@ final class SSEStream: Sendable {
         headers[.date] = HTTPDate.now
         headers[.server] = "Herald"
         let head = HTTPResponse(status: .ok, headerFields: headers)
-        let retry = SSEChunk.framed { $0.writeString("retry: \(Self.retryMilliseconds)\n\n") }
-        self.loop.execute { self.handler.beginStream(head, first: retry) }
+        let preamble = opening.preamble
+        self.loop.execute { self.handler.beginStream(head, first: preamble) }
         // The stream may live for days: deliver from a task of its own, started fresh.
         // A task keeps the memory its deepest await needed until it ends, and setting the
         // subscription up (database queries) needs far more than waiting for the next

@@ -39,6 +39,7 @@ final class SSEClient: Sendable {
     /// The HTTP version the response came in.
     let version = Mutex<HTTPVersion?>(nil)
     private let retry = Mutex<Int?>(nil)
+    private let startID = Mutex<String?>(nil)
     private let comments = Atomic<Int>(0)
     private let paused = Mutex<CheckedContinuation<Void, Never>?>(nil)
     private let isPaused = Atomic<Bool>(false)
@@ -46,6 +47,8 @@ final class SSEClient: Sendable {
 
     /// The `retry:` value received.
     var retryMilliseconds: Int? { self.retry.withLock { $0 } }
+    /// The `id:` of the first block without data (the stream's starting cursor), once received.
+    var startCursor: String? { self.startID.withLock { $0 } }
     /// The number of comment lines (keep-alives) received.
     var commentCount: Int { self.comments.load(ordering: .relaxed) }
 
@@ -141,6 +144,8 @@ final class SSEClient: Sendable {
         if parser.line.isEmpty {
             if !parser.data.isEmpty {
                 self.events.put(Event(id: parser.id, event: parser.event, data: parser.data.joined(separator: "\n")))
+            } else if let id = parser.id {
+                self.startID.withLock { $0 = $0 ?? id }
             }
             parser.id = nil
             parser.event = "message"
