@@ -20,6 +20,7 @@
   const ACK_EVERY_MS = 500;
   const PUBLISH_TIMEOUT_MS = 30000;
   const PING_EVERY_MS = 20000;
+  const BROKEN_FOR_MS = 300000;
   const TOPIC = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
   /**
@@ -144,7 +145,7 @@
       this._running = false;
       this._generation = 0;    // bumped by every connect and stop: stale callbacks are ignored
       this._connection = null; // {transport, close(), send?(object)}
-      this._broken = new Set();
+      this._broken = new Map(); // transport -> skipped until (ms since the epoch)
       this._attempt = 0;
       this._timer = null;
       this._quiet = null;
@@ -315,7 +316,8 @@
 
     /** Starts a round: the transports to try, in order, from the first. */
     _connect() {
-      const order = this._option === "auto" ? AUTO_ORDER.filter((t) => !this._broken.has(t)) : [this._option];
+      const now = Date.now();
+      const order = this._option === "auto" ? AUTO_ORDER.filter((t) => !(this._broken.get(t) > now)) : [this._option];
       this._tryTransport(order, 0, []);
     }
 
@@ -335,8 +337,9 @@
         open: () => {
           if (generation !== this._generation) return;
           opened = true;
-          // What failed to open while this one opened is broken here (a proxy, --transports).
-          if (this._option === "auto") for (const t of failed) this._broken.add(t);
+          // What failed to open while this one opened is broken here (a proxy, --transports):
+          // skipped for a while (not for good: the server may just have been restarting).
+          if (this._option === "auto") for (const t of failed) this._broken.set(t, Date.now() + BROKEN_FOR_MS);
           this._attempt = 0;
           if (this._positions.size > 0) {
             this._setStatus({ state: "catching-up", transport, role: this.status.role });
