@@ -71,4 +71,61 @@ struct ShutdownTests {
         // `..<` not `...`: when no in-flight publish committed before the signal, the range is empty.
         #expect(seqs == Array(11..<Int(stored.last ?? 10) + 1))
     }
+
+    @Test("SIGTERM: connections opened and never used (a browser's spares) close at once, and no publish is committed without its answer, on keep-alive connections too")
+    func sigtermSparesAndPublishesInFlight() async throws {
+        let url = try await TestCluster.shared.makeDatabase()
+        let leaving = try HeraldProcess(["serve", "--port", "0", "--shutdown-timeout", "8s"], environment: ["HERALD_DATABASE_URL": url])
+        let port = try await leaving.listeningPort()
+        let base = "http://127.0.0.1:\(port)"
+        var spares: [RawWebSocket] = []
+        for _ in 0..<3 { spares.append(try await RawWebSocket.open(port: port)) }
+        // Once this is answered, the spares (connected before) have been accepted.
+        #expect(try await TestHTTP.postJSON("\(base)/v1/topics/s/notifications", #"{"data":"first"}"#).status == 201)
+
+        // Publishers on the test client's keep-alive connections, each publish its own data.
+        let publishers = (0..<4).map { worker in
+            Task {
+                var answered: [String] = []
+                for index in 0..<2_000 {
+                    let data = "\(worker)-\(index)"
+                    guard let answer = try? await TestHTTP.postJSON("\(base)/v1/topics/s/notifications", #"{"data":"\#(data)"}"#),
+                        answer.status == 201
+                    else { break }
+                    answered.append(data)
+                }
+                return answered
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let signalled = ContinuousClock.now
+        leaving.signal(SIGTERM)
+        let status = try await leaving.wait(timeout: .seconds(30))
+        let stopped = ContinuousClock.now
+        #expect(status == 0, "\(leaving.text)")
+        #expect(stopped - signalled < .seconds(4), "unused connections held the shutdown up")
+        for spare in spares {
+            #expect(await spare.readUntilClosed(timeout: 2).closed, "an unused connection was left open")
+            spare.close()
+        }
+        var answered: Set<String> = ["first"]
+        for publisher in publishers { answered.formUnion(await publisher.value) }
+        #expect(answered.count > 10, "the publishers were not running when the signal came")
+
+        // What is stored, read through another instance: exactly what was answered 201.
+        let staying = try HeraldProcess(["serve", "--port", "0", "--no-migrate"], environment: ["HERALD_DATABASE_URL": url])
+        defer { staying.signal(SIGTERM) }
+        let stayingURL = "http://127.0.0.1:\(try await staying.listeningPort())"
+        var stored: Set<String> = []
+        var after = "s:0"
+        while true {
+            let page = try await TestHTTP.get("\(stayingURL)/v1/poll?topics=s&after=\(after)&limit=1000")
+            let notifications = page.json["notifications"] as? [[String: Any]] ?? []
+            if notifications.isEmpty { break }
+            for notification in notifications { if let data = notification["data"] as? String { stored.insert(data) } }
+            after = try #require(page.json["cursor"] as? String)
+        }
+        #expect(stored.subtracting(answered).isEmpty, "committed without an answer: \(stored.subtracting(answered).sorted())")
+        #expect(answered.subtracting(stored).isEmpty, "answered 201 but not stored: \(answered.subtracting(stored).sorted())")
+    }
 }

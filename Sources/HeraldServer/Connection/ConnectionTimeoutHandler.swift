@@ -6,7 +6,8 @@ import NIOHTTP1
 /// Applies `--request-timeout` and `--idle-timeout` to an HTTP connection (see
 /// `ConnectionTimeoutStateMachine`): a client that trickles its request is answered 408
 /// and closed, an idle keep-alive connection is closed; requests being answered and event
-/// streams are neither.
+/// streams are neither. On graceful shutdown it closes the connection as soon as no request
+/// is in progress.
 ///
 /// It sits right after the HTTP decoder, so it sees every read complete (even one that
 /// decoded nothing: a head arriving a byte at a time) and every request and response part.
@@ -21,6 +22,8 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
     private var machine: ConnectionTimeoutStateMachine
     /// The one timer, and when it fires.
     private var timer: (task: Scheduled<Void>, at: NIODeadline)?
+    /// The server is shutting down gracefully: close once no request is in progress.
+    private var quiescing = false
 
     init(requestTimeout: TimeAmount, idleTimeout: TimeAmount) {
         self.machine = ConnectionTimeoutStateMachine(requestTimeout: requestTimeout, idleTimeout: idleTimeout, now: .now())
@@ -60,11 +63,29 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
         if case .end = self.unwrapOutboundIn(data) {
             self.machine.responseEnded(now: .now())
             self.armTimer(context: context)
+            // Shutting down, and that was the last answer owed: close once it is written.
+            if self.quiescing, case .waiting = self.machine.phase {
+                let written = promise ?? context.eventLoop.makePromise()
+                let channel = context.channel
+                written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                context.write(data, promise: written)
+                return
+            }
         }
         context.write(data, promise: promise)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // Graceful shutdown. A connection between requests (one a browser opened ahead
+            // of time and never used included: nothing else closes it before its first
+            // request) closes now; one with a request in progress once it is answered.
+            self.quiescing = true
+            if case .waiting = self.machine.phase {
+                context.close(promise: nil)
+                return
+            }
+        }
         if event is HTTPServerUpgradeEvents {
             self.machine.stop()
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)

@@ -45,6 +45,9 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     private let writability = ChannelWritability()
     /// Whether the client closed its side (a stream that starts after that ends at once).
     private var inputClosed = false
+    /// Whether the server is shutting down gracefully (a stream that starts after that
+    /// ends at once).
+    private var quiescing = false
     /// The request of ours being served, for its log line (`FastPathHandler+RequestLog`).
     var current: Current?
 
@@ -203,6 +206,19 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed { self.inputClosed = true }
+        if event is ChannelShouldQuiesceEvent {
+            self.quiescing = true
+            switch self.state {
+            case .readingPublish, .readingSubscribe, .answering:
+                // Graceful shutdown while a request of ours is in progress. Hummingbird's
+                // connection handler (after this one) never saw it and would close the
+                // connection as idle: a publish committed meanwhile would go unanswered.
+                // ConnectionTimeoutHandler closes the connection once it is answered.
+                return
+            case .idle, .passing, .holding, .streaming:
+                break
+            }
+        }
         if case .streaming(let stream) = self.state {
             if event is ChannelShouldQuiesceEvent {
                 // Graceful shutdown: end the stream so the client reconnects elsewhere.
@@ -346,6 +362,8 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
         let stream = SSEStream(handler: self, loop: context.eventLoop, routes: self.routes)
         self.state = .streaming(stream)
         stream.start(request)
+        // Asked for while the server shuts down: it ends at once (the client reconnects).
+        if self.quiescing { stream.end() }
     }
 
     /// Writes a chunk of the stream's body, already framed (`SSEEncoding`), straight
