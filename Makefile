@@ -1,7 +1,7 @@
 # Herald: the two commands a newcomer needs are `make run` and `make test`.
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
-APT_PACKAGES := postgresql libpq-dev acl nginx python3-yaml curl python3 python3-pip
+APT_PACKAGES := postgresql libpq-dev acl nginx python3-yaml curl python3 python3-pip chromium chromium-driver
 BENCH_APT_PACKAGES := nginx libnginx-mod-nchan
 PORT ?= 8080
 
@@ -14,13 +14,16 @@ run: deps build
 ## Install what is missing, then build and run the whole test suite: everything in
 ## parallel, then the timed and heavy tests (IsolatedTests) one at a time, then the
 ## container files' checks (docker/check.sh: no Docker engine needed), then schemathesis
-## against docs/openapi.yaml on a live server (Tests/fuzz/run.sh, about 2 minutes).
+## against docs/openapi.yaml on a live server (Tests/fuzz/run.sh, about 2 minutes), then
+## the browser library and the demo page in headless Chromium (Tests/browser/run.sh, about
+## 2 minutes).
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip IsolatedTests
 	$(SWIFT) test --skip-build --filter IsolatedTests
 	docker/check.sh
 	Tests/fuzz/run.sh
+	Tests/browser/run.sh
 
 ## Debug build of every product.
 build:
@@ -35,8 +38,9 @@ release:
 bench: bench-deps release
 	bench/compare.sh $(SCENARIOS)
 
-## Install PostgreSQL, libpq, acl, and what docker/check.sh and Tests/fuzz run (nginx,
-## PyYAML, curl, Python with pip) with apt-get when they are missing.
+## Install PostgreSQL, libpq, acl, and what docker/check.sh, Tests/fuzz and Tests/browser
+## run (nginx, PyYAML, curl, Python with pip, Chromium and chromedriver) with apt-get when
+## they are missing.
 deps:
 	@$(call apt_install,$(APT_PACKAGES))
 

@@ -128,8 +128,8 @@ struct AuthenticationTests {
         check(
             "WebSocket without upgrade",
             try await TestHTTP.request(.GET, "\(base)/v1/ws?topics=orders.a", headers: headers),
-            // (It names topics, but the answer is only that an upgrade is needed.)
-            [.none, .expired, .wrongSignature].contains(credential) ? 401 : 426
+            // The upgrade's checks, then that an upgrade is needed.
+            Self.expected(credential, success: 426, namesClient: false)
         )
         check("healthz", try await TestHTTP.request(.GET, "\(base)/healthz", headers: headers), 200)
         check("readyz", try await TestHTTP.request(.GET, "\(base)/readyz", headers: headers), 200)

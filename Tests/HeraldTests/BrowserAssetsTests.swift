@@ -41,6 +41,30 @@ struct BrowserAssetsTests {
         #expect(try await TestHTTP.get("\(server.baseURL)/v1/poll?topics=a").status == 401)
     }
 
+    @Test("a plain GET /v1/ws answers what the upgrade would refuse (token, topics, client), else 426: what a browser can ask when an upgrade failed")
+    func plainWebSocketGetSaysWhy() async throws {
+        let server = try await AuthenticationTests.start()
+        defer { Task { await server.stop() } }
+        let tokens = try await AuthenticationTests.Tokens.make()
+        let bearer = [("Authorization", "Bearer \(tokens.alice)")]
+        func ask(_ query: String, _ headers: [(String, String)]) async throws -> TestHTTP.Answer {
+            try await TestHTTP.request(.GET, "\(server.baseURL)/v1/ws?\(query)", headers: headers)
+        }
+        let fine = try await ask("topics=orders.eu", bearer)
+        #expect(fine.status == 426)
+        #expect(fine.errorCode == "upgrade_required")
+        #expect(try await ask("topics=orders.eu", []).status == 401)
+        let topic = try await ask("topics=orders.eu,billing.eu", bearer)
+        #expect(topic.status == 403)
+        #expect(topic.errorCode == "forbidden")
+        #expect(try await ask("topics=orders.eu&client=mallory", bearer).status == 403)
+        #expect(try await ask("topics=orders.eu&after=nonsense", bearer).errorCode == "invalid_cursor")
+        // The same refusals on the upgrade itself.
+        let upgrade = try await RawWebSocket.connect(port: server.port, path: "/v1/ws?topics=billing.eu&access_token=\(tokens.alice)")
+        defer { upgrade.close() }
+        #expect(upgrade.status == 403)
+    }
+
     @Test("an SSE stream starts with id: and its starting cursor, so a stream that ends before its first event resumes where it started, not now")
     func sseStartsWithItsCursor() async throws {
         let server = try await TestServer.start()

@@ -1,8 +1,9 @@
 import HeraldCore
 import Hummingbird
 
-/// `GET /v1/ws` without a WebSocket upgrade: says what is missing (bad parameters, or the
-/// upgrade itself).
+/// `GET /v1/ws` without a WebSocket upgrade: says what is missing (what the upgrade's checks
+/// refuse: the transport, the token, the parameters, the topics or client against the
+/// token; else the upgrade itself).
 ///
 /// A valid upgrade never reaches the router: `HeraldChildChannel` upgrades it and
 /// `WebSocketConnection` serves it. Query parameters (`topics`, `after`, `client`)
@@ -15,8 +16,12 @@ struct WebSocketRoutes: Sendable {
     func add(to router: Router<HeraldRequestContext>) {
         router.route("/v1/ws", [(.get, { [authenticator, transports] request, _ in
             try transports.require(.websocket, "WebSocket")
-            _ = try await authenticator.principal(request, queryToken: true)
-            _ = try SubscriptionParameters(request, topicsRequired: false)
+            // The upgrade's checks, in its order, so that a browser (which cannot see why an
+            // upgrade failed) can ask here: their error, else 426.
+            let principal = try await authenticator.principal(request, queryToken: true)
+            let parameters = try SubscriptionParameters(request, topicsRequired: false)
+            try principal.authorize(.subscribe, topics: parameters.topics)
+            _ = try principal.clientID(requested: parameters.client)
             throw HeraldError(.upgradeRequired, "GET /v1/ws needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
         })])
     }

@@ -447,6 +447,7 @@
       let socket;
       try { socket = new WebSocket(url.toString()); } catch (_) { setTimeout(() => events.close(null), 0); return { transport: "websocket", close() {}, send() {} }; }
       let closed = false;
+      let subscribed = false;
       const acknowledges = this._acknowledges();
       const connection = {
         transport: "websocket",
@@ -470,7 +471,7 @@
         let m;
         try { m = JSON.parse(message.data); } catch (_) { return; }
         switch (m.type) {
-          case "subscribed": events.cursor(m.cursor); break;
+          case "subscribed": subscribed = true; events.cursor(m.cursor); break;
           case "notification": events.notification(m.notification); break;
           case "reset": events.reset(m); break;
           case "published":
@@ -481,8 +482,11 @@
               clearTimeout(pending.timer);
               if (m.type === "published") pending.resolve(m.notification);
               else pending.reject(new HeraldError(m.code === "rate_limited" ? 429 : 400, m.code, m.message));
-            } else if (m.type === "error" && m.code === "forbidden") {
-              events.close(new HeraldError(403, m.code, m.message));
+            } else if (m.type === "error" && !subscribed) {
+              // The subscription was refused after the upgrade (a position past the last seq).
+              events.close(new HeraldError(m.code === "forbidden" ? 403 : 400, m.code, m.message));
+            } else if (m.type === "error") {
+              console.error("herald: the server said", m.code, m.message);
             }
             break;
           }
@@ -494,6 +498,14 @@
         clearInterval(ping);
         if (closed) return;
         closed = true;
+        if (!connection.ready) {
+          // A browser is not told why an upgrade failed; a plain GET makes the same checks
+          // and says (426: they pass, so something on the way broke the upgrade).
+          const headers = token ? { Authorization: "Bearer " + token } : {};
+          fetch(this.url + "/v1/ws?" + this._query({ after: cursor }), { headers, cache: "no-store", signal: AbortSignal.timeout(5000) })
+            .then(async (response) => events.close(response.status === 426 ? null : await errorOf(response)), () => events.close(null));
+          return;
+        }
         // 1008: the token expired; the next attempt asks for a fresh one.
         events.close(event.code === 1008 ? new HeraldError(401, "unauthorized", "the token expired") : null);
       };
@@ -567,10 +579,12 @@
       let stopped = false;
       let timer = null;
       const connection = { transport, ready: false, close() { stopped = true; clearTimeout(timer); if (abort) abort.abort(); } };
-      const wait = transport === "longpoll" ? this._wait : 0;
       const limit = 100;
       const poll = async () => {
         if (stopped) return;
+        // The first long-poll answers at once: the connection counts as open, and the
+        // positions of topics started now are known, without waiting for a notification.
+        const wait = transport === "longpoll" && connection.ready ? this._wait : 0;
         abort = new AbortController();
         const deadline = setTimeout(() => abort.abort(), (wait + 15) * 1000);
         const headers = {};
@@ -593,7 +607,7 @@
         events.cursor(body.cursor);
         if (stopped) return;
         const full = (body.notifications || []).length >= limit;
-        timer = setTimeout(poll, full || wait > 0 ? 0 : this._pollInterval);
+        timer = setTimeout(poll, full || transport === "longpoll" ? 0 : this._pollInterval);
       };
       poll();
       return connection;
