@@ -605,6 +605,41 @@ def test_fallback_longpoll(ctx: Context) -> None:
     fallback_case(ctx, "longpoll-only", "longpoll", ["websocket", "sse"])
 
 
+def test_fallback_poll(ctx: Context) -> None:
+    """With only plain polling on (--transports poll: a long-poll is refused 400), `auto` ends up on poll and receives what is published after."""
+    fallback_case(ctx, "poll-only", "poll", ["websocket", "sse"])
+
+
+def test_gap(ctx: Context) -> None:
+    """A gap in the middle of what a page reads (seqs 3 and 4 expired between 2 and 5): on every
+    transport the callbacks come in the log's order, notification 2, then the reset 2 -> 4
+    (expired), then 5; nothing before the gap is lost (a poll's page holds both sides)."""
+    server = ctx.server("shared")
+    page = ctx.page(server)
+    topics = {t: topic_name("gap", t) for t in ("websocket", "sse", "longpoll", "poll")}
+    for topic in topics.values():
+        for n in range(1, 6):
+            body = {"data": {"n": n}}
+            if n in (3, 4):
+                body["ttl"] = 1
+            status, answer = http("POST", f"{server.base_url}/v1/topics/{topic}/notifications", body)
+            check(status == 201, f"publish answered {status}: {answer[:200]!r}")
+    time.sleep(2.2)  # 3 and 4 expire
+    for transport, topic in topics.items():
+        page.start(transport, {"topics": [topic], "transport": transport, "shared": False, "after": f"{topic}:1"})
+    for transport, topic in topics.items():
+        want = [f"notification {topic}:2", f"reset {topic} 2->4 expired", f"notification {topic}:5"]
+
+        def probe() -> str | None:
+            got = page.state(transport)
+            return None if len(got["events"]) >= 3 else f"{transport}: events so far {got['events']}; {last_status(got)}; {history(got)}"
+
+        wait_until(8, probe)
+        time.sleep(0.3)
+        events = page.state(transport)["events"]
+        check(events == want, f"{transport}: callbacks {events}, expected {want}")
+
+
 def restart_case(ctx: Context, transport: str, expected: str) -> None:
     """200 publishes to one topic while the server is stopped (SIGTERM) and started again on
     the same port and data folder; the page (shared: false, no clientId) must get every
@@ -1050,12 +1085,14 @@ TESTS: list[tuple[str, Callable[[Context], None]]] = [
     ("transports", test_transports),
     ("fallback_sse", test_fallback_sse),
     ("fallback_longpoll", test_fallback_longpoll),
+    ("fallback_poll", test_fallback_poll),
     ("restart_auto", test_restart_auto),
     ("restart_websocket", test_restart_websocket),
     ("restart_sse", test_restart_sse),
     ("restart_longpoll", test_restart_longpoll),
     ("persist", test_persist),
     ("reset", test_reset),
+    ("gap", test_gap),
     ("tabs", test_tabs),
     ("demo_page", test_demo_page),
     ("module", test_module),
@@ -1067,12 +1104,13 @@ SERVERS: dict[str, list[str]] = {
     "shared": [],
     "no-websocket": ["--transports", "sse,longpoll,poll"],
     "longpoll-only": ["--transports", "longpoll,poll"],
+    "poll-only": ["--transports", "poll"],
     "restart": [],  # restarted by the restart tests
     "tabs": [],  # its /metrics count the two-tab test's connections alone
     "auth": ["--auth-secret", AUTH_SECRET],
 }
 NEEDS = {
-    "transports": ["shared"], "fallback_sse": ["no-websocket"], "fallback_longpoll": ["longpoll-only"],
+    "transports": ["shared"], "fallback_sse": ["no-websocket"], "fallback_longpoll": ["longpoll-only"], "fallback_poll": ["poll-only"], "gap": ["shared"],
     "restart_auto": ["restart"], "restart_websocket": ["restart"], "restart_sse": ["restart"], "restart_longpoll": ["restart"],
     "persist": ["shared"], "reset": ["shared"], "tabs": ["tabs"], "demo_page": ["shared"], "module": ["shared"], "tokens": ["auth"],
 }  # fmt: skip

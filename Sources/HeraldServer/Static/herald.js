@@ -21,6 +21,13 @@
   const PUBLISH_TIMEOUT_MS = 30000;
   const PING_EVERY_MS = 20000;
   const BROKEN_FOR_MS = 300000;
+  const OPEN_TIMEOUT_MS = 10000;
+  const STABLE_MS = 10000;
+  /** The HTTP status of each error code, for errors that come in a WebSocket frame. */
+  const STATUS_OF = {
+    unauthorized: 401, forbidden: 403, not_found: 404, payload_too_large: 413, batch_too_large: 413,
+    rate_limited: 429, internal_error: 500, unavailable: 503,
+  };
   const TOPIC = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
   /**
@@ -147,6 +154,7 @@
       this._connection = null; // {transport, close(), send?(object)}
       this._broken = new Map(); // transport -> skipped until (ms since the epoch)
       this._attempt = 0;
+      this._openedAt = 0;
       this._timer = null;
       this._quiet = null;
       this._ackTimer = null;
@@ -267,7 +275,18 @@
       for (const [topic, seq] of positions) {
         if (!this._positions.has(topic) && this.topics.includes(topic)) { this._positions.set(topic, seq); changed = true; }
       }
-      if (changed) this._changed();
+      if (changed) {
+        this._changed();
+        this._post({ type: "positions", positions: Array.from(this._positions), status: this.status });
+      }
+    }
+
+    /** Drops the positions of `topics` (all when none is named), here and in the group. */
+    _forget(topics) {
+      const dropped = topics.length > 0 ? topics : this.topics;
+      for (const topic of dropped) this._positions.delete(topic);
+      if (this._persist) this._store();
+      this._post({ type: "forget", topics: dropped });
     }
 
     _changed() {
@@ -340,7 +359,7 @@
           // What failed to open while this one opened is broken here (a proxy, --transports):
           // skipped for a while (not for good: the server may just have been restarting).
           if (this._option === "auto") for (const t of failed) this._broken.set(t, Date.now() + BROKEN_FOR_MS);
-          this._attempt = 0;
+          this._openedAt = Date.now();
           if (this._positions.size > 0) {
             this._setStatus({ state: "catching-up", transport, role: this.status.role });
             this._armQuiet(transport);
@@ -374,22 +393,26 @@
 
     /** After a connection ended (or failed to open): fall back, or wait and reconnect. */
     _closed(error, opened, order, index, failed) {
+      // Back-off starts over only after a connection that lasted: one that opens and fails
+      // at once (again and again) waits longer each time.
+      if (opened && Date.now() - this._openedAt >= STABLE_MS) this._attempt = 0;
       if (error && error.code === "invalid_cursor") {
-        // A stored position past the topic's last seq (a restored database): start again
-        // from the client's server-side cursor, else now.
-        this._positions.clear();
-        if (this._persist) this._store();
+        // A stored position past the topic's last seq (a restored database): that topic
+        // starts again from the client's server-side cursor, else now.
+        this._forget(this.topics.filter((t) => error.message.includes(t + ":")));
+        this._timer = setTimeout(() => { if (this._running && this._connection === null) this._connect(); }, 0);
         call(this.onerror, error);
-        this._timer = setTimeout(() => this._connect(), 0);
         return;
       }
       const refused = error && (error.status === 404 || (error.status === 400 && error.code === "invalid_parameter"));
       if (error && ((!refused && (error.status === 400 || error.status === 403)) || (refused && this._option !== "auto"))) {
-        call(this.onerror, error);
         this.stop();
+        call(this.onerror, error);
         return;
       }
-      const transient = error && (error.status === 401 || error.status === 429 || error.status === 503);
+      // A token that is a string cannot get better by itself: say so (and keep trying).
+      if (error && error.status === 401 && typeof this._token !== "function") call(this.onerror, error);
+      const transient = error && (error.status === 401 || error.status === 429 || error.status === 503 || error.status === 500);
       if (!opened && !transient && index + 1 < order.length) {
         this._tryTransport(order, index + 1, failed.concat([order[index]]));
         return;
@@ -458,6 +481,7 @@
           closed = true;
           watchdog.stop();
           clearInterval(ping);
+          clearTimeout(opening);
           // What was delivered is acknowledged before the socket closes.
           if (acknowledges && this.cursor) connection.send({ type: "ack", cursor: this.cursor });
           socket.close(1000);
@@ -465,7 +489,9 @@
       };
       const watchdog = this._watchdog(() => events.close(null));
       const ping = setInterval(() => connection.send({ type: "ping" }), PING_EVERY_MS);
-      socket.onopen = () => { connection.ready = true; watchdog.feed(); events.open(); };
+      // An upgrade left unanswered (a proxy holding it) gives way like a refused one.
+      const opening = setTimeout(() => { if (!connection.ready) socket.close(); }, OPEN_TIMEOUT_MS);
+      socket.onopen = () => { clearTimeout(opening); connection.ready = true; watchdog.feed(); events.open(); };
       socket.onmessage = (message) => {
         watchdog.feed();
         let m;
@@ -481,10 +507,10 @@
               this._pending.delete(m.ref);
               clearTimeout(pending.timer);
               if (m.type === "published") pending.resolve(m.notification);
-              else pending.reject(new HeraldError(m.code === "rate_limited" ? 429 : 400, m.code, m.message));
+              else pending.reject(new HeraldError(STATUS_OF[m.code] || 400, m.code, m.message));
             } else if (m.type === "error" && !subscribed) {
               // The subscription was refused after the upgrade (a position past the last seq).
-              events.close(new HeraldError(m.code === "forbidden" ? 403 : 400, m.code, m.message));
+              events.close(new HeraldError(STATUS_OF[m.code] || 400, m.code, m.message));
             } else if (m.type === "error") {
               console.error("herald: the server said", m.code, m.message);
             }
@@ -496,6 +522,7 @@
       socket.onclose = (event) => {
         watchdog.stop();
         clearInterval(ping);
+        clearTimeout(opening);
         if (closed) return;
         closed = true;
         if (!connection.ready) {
@@ -582,9 +609,10 @@
       const limit = 100;
       const poll = async () => {
         if (stopped) return;
-        // The first long-poll answers at once: the connection counts as open, and the
-        // positions of topics started now are known, without waiting for a notification.
-        const wait = transport === "longpoll" && connection.ready ? this._wait : 0;
+        // The first long-poll waits 1 ms: it answers at once (the connection counts as open,
+        // and the positions of topics started now are known), and is still a long-poll for a
+        // server that serves only those.
+        const wait = transport === "longpoll" ? (connection.ready ? this._wait : 0.001) : 0;
         abort = new AbortController();
         const deadline = setTimeout(() => abort.abort(), (wait + 15) * 1000);
         const headers = {};
@@ -602,8 +630,16 @@
         if (stopped) return;
         if (!response.ok) return events.close(await errorOf(response));
         if (!connection.ready) { connection.ready = true; events.open(); }
-        for (const reset of body.resets || []) events.reset(reset);
-        for (const n of body.notifications || []) events.notification(n);
+        // A reset goes before the first notification after it (a page may hold notifications
+        // on both sides of a gap), the rest after the page.
+        const resets = (body.resets || []).slice();
+        for (const n of body.notifications || []) {
+          for (let i = 0; i < resets.length; i++) {
+            if (resets[i].topic === n.topic && resets[i].resumed_after < n.seq) { events.reset(resets[i]); resets.splice(i--, 1); }
+          }
+          events.notification(n);
+        }
+        for (const reset of resets) events.reset(reset);
         events.cursor(body.cursor);
         if (stopped) return;
         const full = (body.notifications || []).length >= limit;
@@ -622,8 +658,10 @@
       this._setStatus({ state: "connecting", transport: null, role: "follower" });
       this._lockAbort = new AbortController();
       const held = new Promise((resolve) => { this._release = resolve; });
+      const channel = this._channel;
       global.navigator.locks.request(this._key, { signal: this._lockAbort.signal }, () => {
-        if (!this._running) return undefined;
+        // Stopped (and perhaps started again, which joined anew) before the lock came.
+        if (!this._running || this._channel !== channel) return undefined;
         this._lockAbort = null;
         this._setStatus({ state: "connecting", transport: null, role: "leader" });
         this._connect();
@@ -656,11 +694,15 @@
             this._follow(message.status);
           }
           break;
+        // (Also as a new leader: a late post of the old one is applied, or dropped as a repeat.)
         case "notification":
-          if (!leading) this._notification(message.notification);
+          this._notification(message.notification);
           break;
         case "reset":
-          if (!leading) this._reset(message.reset);
+          this._reset(message.reset);
+          break;
+        case "forget":
+          if (!leading) for (const topic of message.topics) this._positions.delete(topic);
           break;
         case "status":
           if (!leading) this._follow(message.status);
