@@ -857,6 +857,7 @@ def test_tabs(ctx: Context) -> None:
     wait_until(20, lambda: None if len(publisher.answered) >= 30 or not publisher.is_alive() else f"only {len(publisher.answered)} of 30 publishes answered")
     leader.focus()
     leader.browser.collect_console()
+    closed_at = driver.execute_script("return Date.now()")
     driver.close()
     driver.switch_to.window(follower.handle)
     closed_after = len(publisher.answered)
@@ -878,6 +879,9 @@ def test_tabs(ctx: Context) -> None:
     check(role == "leader", f"the remaining tab ends as {role!r}, expected leader; {history(state)}")
     wait_until(5, one_connection)
     ctx.notes.append(f"leader (tab {pages.index(leader) + 1}) closed after {closed_after} of 100 publishes")
+    took_over = [st["__at"] for st in state["statuses"] if st.get("role") == "leader" and st.get("state") in ("live", "catching-up") and st["__at"] >= closed_at]
+    if took_over:
+        ctx.notes.append(f"the other tab was connected as leader {took_over[0] - closed_at} ms after the close")
 
 
 def png_size(path: Path) -> tuple[int, int]:
