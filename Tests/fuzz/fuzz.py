@@ -28,14 +28,12 @@ default 1), HERALD_FUZZ_KEEP=1 (keep the temporary folder).
 from __future__ import annotations
 
 import base64
-import glob
 import json
 import os
 import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +44,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+
+from herald_server import Server, free_port
 
 FUZZ_DIR = Path(__file__).resolve().parent
 REPO = FUZZ_DIR.parent.parent
@@ -72,101 +72,6 @@ def as_json(text: str | bytes):
 
 
 # MARK: - The server
-
-
-class Server:
-    """`herald serve` on a free loopback port, with its private PostgreSQL in `folder`."""
-
-    def __init__(self, binary: str, folder: Path) -> None:
-        self.binary = binary
-        self.data_dir = folder / "data"
-        self.log_path = folder / "server.log"
-        self.process: subprocess.Popen | None = None
-        self.port = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, ready_within: float = 60) -> None:
-        # No HERALD_* setting of the caller (a HERALD_DATABASE_URL above all) reaches the server.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
-        for attempt in range(3):
-            self.port = free_port()
-            command = [self.binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data_dir)]
-            log(" ".join(command))
-            with open(self.log_path, "ab") as output:
-                self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-            deadline = time.monotonic() + ready_within
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    break
-                try:
-                    with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=2) as answer:
-                        if answer.status == 200:
-                            return
-                except (urllib.error.URLError, OSError):
-                    pass
-                time.sleep(0.25)
-            if self.process.poll() is None:
-                self.stop()
-                raise RuntimeError(f"/readyz was not 200 within {ready_within:.0f} s")
-            if "address already in use" not in self.log_path.read_text(errors="replace").lower() or attempt == 2:
-                raise RuntimeError(f"herald serve exited with status {self.process.returncode} before it was ready")
-            log("the port was taken meanwhile; trying another")
-
-    def stop(self, within: float = 30) -> int | None:
-        """SIGTERM; the exit status, or None when it had to be killed."""
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=within)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            self.stop_orphaned_postgres()
-            return None
-
-    def stop_orphaned_postgres(self) -> None:
-        """After a kill, the embedded PostgreSQL may be left running: stop it (immediate shutdown)."""
-        try:
-            pid = int((self.data_dir / "pgdata" / "postmaster.pid").read_text().split("\n")[0])
-            os.kill(pid, signal.SIGQUIT)
-        except (OSError, ValueError, IndexError):
-            pass
-
-    def log_tail(self, lines: int = 5, notable: int = 30) -> str:
-        """The log's warnings and errors (the last `notable` of them), then its last `lines` lines."""
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        marked = [line for line in text[:-lines] if re.match(r"^\S+ (warning|error|critical) ", line)]
-        return "\n".join(marked[-notable:] + text[-lines:])
-
-    def psql(self, sql: str) -> str:
-        """Runs `sql` on the private PostgreSQL (through its socket, as `postgres`) and returns the output."""
-        fields = (self.data_dir / "pgdata" / "postmaster.pid").read_text().split("\n")
-        port, socket_dir = fields[3].strip(), fields[4].strip()
-        psql = shutil.which("psql") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"), reverse=True)), None)
-        if psql is None:
-            raise RuntimeError("psql is missing (apt-get install postgresql-client)")
-        answer = subprocess.run(
-            [psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql, f"host={socket_dir} port={port} user=postgres dbname=postgres"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if answer.returncode != 0:
-            raise RuntimeError(f"psql failed: {answer.stderr.strip()}")
-        return answer.stdout
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def http_get(url: str) -> tuple[int, bytes]:
@@ -605,7 +510,7 @@ def main() -> int:
     began = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="herald-fuzz-"))
     (folder / "work").mkdir()
-    server = Server(binary, folder)
+    server = Server("fuzz", binary, folder)
     failures: list[str] = []
     counts: dict[str, int] = {}
     calls = Calls()
