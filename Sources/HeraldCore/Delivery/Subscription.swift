@@ -115,9 +115,10 @@ public final class Subscription {
     /// Adds `topics` (a topic already present starts over from its explicit position when
     /// one is given); returns the cursor it starts from: where a reset is owed at the start,
     /// the position before it (`requested_after`), so that a client resuming from this
-    /// cursor is told of the reset again rather than skipping silently. Starts come from `CursorPolicy`: `explicit`, else
-    /// the client's stored cursor, else now; with `acknowledging`, the explicit positions
-    /// are recorded as the client's. (Not while delivery is direct: call from `next()`'s task.)
+    /// cursor is told of the reset again rather than skipping silently. Starts come from
+    /// `CursorPolicy`: `explicit`, else the client's stored cursor, else now; with
+    /// `acknowledging`, the explicit positions are recorded as the client's. (Not while
+    /// delivery is direct: call from `next()`'s task.)
     @discardableResult
     public func subscribe(_ topics: [String], after explicit: Cursor = Cursor(), acknowledging: Bool = false) async throws -> Cursor {
         let restarting = topics.filter { self.phases[$0] != nil && explicit[$0] != nil }

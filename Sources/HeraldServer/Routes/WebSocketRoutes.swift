@@ -19,9 +19,7 @@ struct WebSocketRoutes: Sendable {
             // The upgrade's checks, in its order, so that a browser (which cannot see why an
             // upgrade failed) can ask here: their error, else 426.
             let principal = try await authenticator.principal(request, queryToken: true)
-            let parameters = try SubscriptionParameters(request, topicsRequired: false)
-            try principal.authorize(.subscribe, topics: parameters.topics)
-            _ = try principal.clientID(requested: parameters.client)
+            _ = try WebSocketRequest.checkParameters(request.uri, principal)
             throw HeraldError(.upgradeRequired, "GET /v1/ws needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
         })])
     }

@@ -399,7 +399,7 @@
       if (error && error.code === "invalid_cursor") {
         // A stored position past the topic's last seq (a restored database): that topic
         // starts again from the client's server-side cursor, else now.
-        this._forget(this.topics.filter((t) => error.message.includes(t + ":")));
+        this._forget(this.topics.filter((t) => (" " + error.message).includes(" " + t + ":")));
         this._timer = setTimeout(() => { if (this._running && this._connection === null) this._connect(); }, 0);
         call(this.onerror, error);
         return;
@@ -411,7 +411,10 @@
         return;
       }
       // A token that is a string cannot get better by itself: say so (and keep trying).
-      if (error && error.status === 401 && typeof this._token !== "function") call(this.onerror, error);
+      if (error && error.status === 401 && typeof this._token !== "function") {
+        call(this.onerror, error);
+        if (!this._running) return; // stopped by onerror
+      }
       const transient = error && (error.status === 401 || error.status === 429 || error.status === 503 || error.status === 500);
       if (!opened && !transient && index + 1 < order.length) {
         this._tryTransport(order, index + 1, failed.concat([order[index]]));

@@ -45,11 +45,18 @@ struct WebSocketRequest: Sendable {
         }
     }
 
-    /// The request of `principal` for `uri`, checked and admitted.
-    private static func admit(_ uri: URI, _ principal: Principal, _ routes: FastPathRoutes) throws(HeraldError) -> WebSocketRequest {
+    /// The checks of an upgrade once its token is known: its parameters, and its topics and
+    /// client id against the token. (A plain `GET /v1/ws` makes them too, to say why an
+    /// upgrade would be refused.)
+    static func checkParameters(_ uri: URI, _ principal: Principal) throws(HeraldError) -> (SubscriptionParameters, client: String?) {
         let parameters = try SubscriptionParameters(uri, topicsRequired: false)
         try principal.authorize(.subscribe, topics: parameters.topics)
-        let client = try principal.clientID(requested: parameters.client)
+        return (parameters, try principal.clientID(requested: parameters.client))
+    }
+
+    /// The request of `principal` for `uri`, checked and admitted.
+    private static func admit(_ uri: URI, _ principal: Principal, _ routes: FastPathRoutes) throws(HeraldError) -> WebSocketRequest {
+        let (parameters, client) = try Self.checkParameters(uri, principal)
         let admission = try client.flatMap { client throws(HeraldError) in try routes.limits.admitStream(client: client) }
         return WebSocketRequest(
             parameters: parameters, ackAuto: uri.queryParameters["ack"] == "auto", principal: principal, client: client,
