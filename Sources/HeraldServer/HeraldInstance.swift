@@ -100,7 +100,8 @@ public final class HeraldInstance: Sendable {
                 sessionSettings: [generic, ("statement_timeout", "\(publishTimeout)ms"), ("lock_timeout", "250ms")],
                 leaseTimeout: configuration.publisher.publishTimeout
             ),
-            logger: logger
+            logger: logger,
+            retiringWith: self.pool
         )
         self.publisher = Publisher(pool: self.publishPool, configuration: configuration.publisher, logger: logger)
         self.store = NotificationStore(pool: self.pool)

@@ -103,6 +103,11 @@ public final class Dispatcher: Service, Sendable {
             }
         case .disconnected(let error):
             self.logger.debug("LISTEN connection down", metadata: ["error": "\(error)"])
+            if error.sqlState == PostgresError.readOnlySQLTransaction {
+                // Its server turned read-only: the pools' connections there would read a log
+                // that no longer grows. They reconnect, as the listener does.
+                self.hub.store.retireConnections()
+            }
         }
     }
 

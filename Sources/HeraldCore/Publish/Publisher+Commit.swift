@@ -31,6 +31,8 @@ extension Publisher {
                 self.retry(batch.filter { held.isDisjoint(with: $0.topics) })
                 return
             }
+            let flight = self.inFlight.withLock { $0.begin(batch) }
+            defer { self.inFlight.withLock { $0.end(flight) } }
             let rows = try await self.pool.query(PostgresQuery(sql: Self.publishSQL, bindings: plan.bindings(skipLocked: probing)))
             self.transactionItems.record(plan.sent.count)
             self.finish(batch, plan, try plan.outcome(from: rows))
@@ -78,7 +80,7 @@ extension Publisher {
             self.logger.error("a committed batch's answer could not be read; looking it up", metadata: ["error": "\(error)"])
             await self.resolve(batch, plan, error, sentAt: sentAt)
         } else if error.isUnavailable {
-            self.fail(batch, .databaseUnavailable)
+            self.fail(batch, HeraldError(.unavailable, "the database is unavailable; nothing was stored, retry shortly"))
         } else if error.sqlState == "55P03" {
             // A lock wait ran out: set aside the topics locked right now, go on with the rest.
             await self.setAsideHeldTopics(batch, plan)

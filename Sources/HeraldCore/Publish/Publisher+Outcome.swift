@@ -63,12 +63,14 @@ extension Publisher {
     }
 
     /// Whether `backend` is done with its statement: gone, idle, or ended now (waiting up
-    /// to 250 ms for it to exit).
+    /// to 250 ms for it to exit). One waiting for a synchronous standby's confirmation is
+    /// left alone: ended there, its commit would become visible on this server alone, and
+    /// be answered 201 though a failover could lose it.
     private func hasEnded(_ backend: PostgresBackend) async throws -> Bool {
         let rows = try await self.pool.query(
             PostgresQuery(
                 """
-                SELECT pg_terminate_backend(pid, 250) FROM pg_stat_activity
+                SELECT CASE WHEN wait_event = 'SyncRep' THEN false ELSE pg_terminate_backend(pid, 250) END FROM pg_stat_activity
                 WHERE pid = $1 AND backend_start = $2::timestamptz AND state IS DISTINCT FROM 'idle'
                 """,
                 Int(backend.pid), backend.startedAt

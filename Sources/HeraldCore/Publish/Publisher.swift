@@ -82,6 +82,11 @@ public final class Publisher: Service, Sendable {
     let configuration: Configuration
     let logger: Logger
     private let state: Mutex<GroupCommitStateMachine<Pending, Committer>>
+    /// The batches being committed (`InFlightBatches`).
+    let inFlight = Mutex(InFlightBatches<Pending>())
+    /// How long past its deadline a request in a running batch waits before it is answered
+    /// without the batch: time for the batch's own time-outs to answer more exactly.
+    static let commitGrace = Duration.seconds(1)
     /// Topics whose rows are known to exist, so a batch need not create them first.
     let knownTopics = Mutex<Set<String>>([])
     let transactionItems = Recorder(label: "herald_publish_transaction_items")
@@ -112,7 +117,10 @@ public final class Publisher: Service, Sendable {
         var topics: [String] = []
         for item in items where !topics.contains(item.topic) { topics.append(item.topic) }
         let now = ContinuousClock.now
+        let answered = AnsweredOnce()
         let timed: Answer = { result in
+            // A commit held past the deadline was answered then; its late result is dropped.
+            guard answered.claim() else { return }
             HeraldMetrics.published(since: now)
             answer(result)
         }
@@ -177,6 +185,12 @@ public final class Publisher: Service, Sendable {
         }
     }
 
+    /// The answer to a publish whose commit PostgreSQL held past the deadline.
+    static let commitNotConfirmed = HeraldError(
+        .unavailable,
+        "the database did not confirm the commit within --publish-timeout (is a synchronous standby away?), "
+            + "and whether it was stored could not be found out: retry with the same Idempotency-Key"
+    )
     /// The answer to a publish refused because the server is shutting down.
     static let shuttingDown = HeraldError(.unavailable, "the server is shutting down; nothing was stored, publish elsewhere or retry")
 
@@ -211,6 +225,10 @@ public final class Publisher: Service, Sendable {
             let (expired, wake) = self.state.withLock { $0.tick(now: .now) }
             self.refuseExpired(expired)
             wake?.resume(returning: false)
+            for pending in self.inFlight.withLock({ $0.overdue(now: .now, grace: Self.commitGrace) }) {
+                HeraldMetrics.refused(.publishTimeout)
+                pending.answer(.failure(Self.commitNotConfirmed))
+            }
         }
     }
 

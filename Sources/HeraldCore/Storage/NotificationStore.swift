@@ -151,6 +151,12 @@ public struct NotificationStore: Sendable {
         ORDER BY c.created_at, c.topic, c.seq
         """
 
+    /// Replaces the pool's connections (and those of pools retiring with it) before their
+    /// next use: their server was found read-only.
+    public func retireConnections() {
+        self.pool.retireConnections()
+    }
+
     /// Runs a statement, mapping database failures to Herald errors.
     func query(_ query: PostgresQuery) async throws -> PostgresResult {
         do {

@@ -10,6 +10,8 @@ final class LibPQConnection {
     private var handle: OpaquePointer?
     /// The server process behind the connection (read once connected).
     private(set) var backend: PostgresBackend?
+    /// The pool generation the connection was made in (`PoolGeneration`).
+    var generation = 0
     /// Statement names by SQL text.
     private var preparedStatements: [String: String] = [:]
     /// At most this many statements stay prepared; others run unnamed.
@@ -25,8 +27,9 @@ final class LibPQConnection {
 
     /// Connects with a libpq connection string (URI or key=value), blocking until done.
     ///
-    /// Herald's defaults (a connect timeout, TCP keepalives, UTF-8, an application name)
-    /// come first, so anything in `connectionString` overrides them.
+    /// Herald's defaults (a connect timeout, TCP keepalives, UTF-8, an application name,
+    /// and `target_session_attrs=read-write`, so that of a multi-host string's servers only
+    /// the writable one is used) come first, so anything in `connectionString` overrides them.
     static func connect(
         _ connectionString: String,
         applicationName: String,
@@ -37,6 +40,7 @@ final class LibPQConnection {
             ("keepalives_idle", "30"),
             ("keepalives_interval", "10"),
             ("keepalives_count", "3"),
+            ("target_session_attrs", "read-write"),
             ("application_name", applicationName),
             ("client_encoding", "UTF8"),
             ("dbname", connectionString),
@@ -80,6 +84,12 @@ final class LibPQConnection {
     var isConnected: Bool {
         guard let handle else { return false }
         return PQstatus(handle) == CONNECTION_OK
+    }
+
+    /// Whether a transaction is open (or failed and not yet ended) on the connection.
+    var isInTransaction: Bool {
+        guard let handle else { return false }
+        return PQtransactionStatus(handle) != PQTRANS_IDLE
     }
 
     /// The server process's PID, as `pg_stat_activity.pid` shows it.

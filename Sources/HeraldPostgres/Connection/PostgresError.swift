@@ -55,9 +55,12 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
             return false
         case .server:
             // 08: connection exception, 57P0x: operator intervention (admin shutdown,
-            // crash shutdown, cannot connect now), 53: insufficient resources.
+            // crash shutdown, cannot connect now), 53: insufficient resources, 25006: the
+            // server is read-only (a standby, or a fenced primary): the writable one is
+            // elsewhere for now.
             guard let state = self.sqlState else { return false }
             return state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53")
+                || state == Self.readOnlySQLTransaction
         }
     }
 
@@ -86,4 +89,6 @@ extension PostgresError {
     public static let deadlockDetected = "40P01"
     /// SQLSTATE `40001`.
     public static let serializationFailure = "40001"
+    /// SQLSTATE `25006`: a write on a read-only server or transaction.
+    public static let readOnlySQLTransaction = "25006"
 }

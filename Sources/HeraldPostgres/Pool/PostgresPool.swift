@@ -54,14 +54,19 @@ public final class PostgresPool: Sendable {
     private let state: Mutex<State>
     private let logger: Logger
     private let statements = Atomic<Int>(0)
+    private let generation: PoolGeneration
 
-    /// Creates a pool; no connection is opened until one is needed.
-    public init(configuration: Configuration, logger: Logger = Logger(label: "herald.postgres")) {
+    /// Creates a pool; no connection is opened until one is needed. A pool made
+    /// `retiringWith` another to the same database retires its connections with the
+    /// other's (`retireConnections()`): a read-only server found by one is left by both.
+    public init(configuration: Configuration, logger: Logger = Logger(label: "herald.postgres"), retiringWith other: PostgresPool? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.generation = other?.generation ?? PoolGeneration()
         self.state = Mutex(
             State(machine: PoolStateMachine(maximum: configuration.maximumConnections, maximumWaiters: configuration.maximumWaiters))
         )
+        self.generation.onRetire { [weak self] in self?.closeRetiredConnections() }
     }
 
     /// The number of connections the pool has opened a slot for.
@@ -81,14 +86,31 @@ public final class PostgresPool: Sendable {
     public var refusedLeases: Int { self.refused.load(ordering: .relaxed) }
     private let refused = Atomic<Int>(0)
 
+    /// Replaces every connection made so far, each before its next statement outside a
+    /// transaction: for when the server they reach was found read-only (a statement on one
+    /// of them answered `25006` does this by itself).
+    public func retireConnections() {
+        self.generation.retireAll()
+    }
+
+    /// How many times the pool's connections were retired (`retireConnections()`, or a
+    /// read-only answer).
+    public var retirements: Int { self.generation.value }
+
     /// Leases a connection for the duration of `body`.
     public func withConnection<Result: Sendable>(
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let slot = try await self.lease()
-        defer { self.release(slot) }
         let thread = self.state.withLock { $0.threads[slot] }
-        return try await body(PostgresConnection(thread: thread, configuration: self.configuration))
+        let generation = self.generation.value
+        defer {
+            // Retired while leased (and so perhaps inside a transaction when swept): closed
+            // now that it is done, not left open until the slot's next use.
+            if self.generation.value != generation { Self.closeIfRetired(thread, self.generation) }
+            self.release(slot)
+        }
+        return try await body(PostgresConnection(thread: thread, configuration: self.configuration, generation: self.generation))
     }
 
     /// Runs one statement on a pooled connection.
@@ -125,6 +147,20 @@ public final class PostgresPool: Sendable {
             waiter.resume(throwing: PostgresError(kind: .shutdown, message: "the connection pool is shut down"))
         }
         for thread in threads { thread.stop() }
+    }
+
+    /// Closes each connection of a retired generation that is not inside a transaction,
+    /// on its own thread, after the job it may be running.
+    private func closeRetiredConnections() {
+        for thread in self.state.withLock({ $0.threads }) { Self.closeIfRetired(thread, self.generation) }
+    }
+
+    private static func closeIfRetired(_ thread: ConnectionThread, _ generation: PoolGeneration) {
+        thread.submit { connection in
+            guard let live = connection, live.generation != generation.value, !live.isInTransaction else { return }
+            live.close()
+            connection = nil
+        }
     }
 
     private func lease() async throws -> Int {

@@ -17,15 +17,20 @@ struct HealthRoutes: Sendable {
         router.route("/metrics", [(.get, self.metricsText)])
     }
 
-    /// 200 when the database answers within two seconds and the LISTEN connection is up.
+    /// 200 when the LISTEN connection is up and the database answers within two seconds
+    /// as a writable server.
     @Sendable func ready(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         guard self.dispatcher.isListening else {
             throw HeraldError(.unavailable, "the LISTEN connection to the database is down")
         }
-        let pool = self.pools[0].pool
-        let answered = await withDeadline(.seconds(2)) { try await pool.query("SELECT 1") } != nil
-        guard answered else { throw HeraldError(.unavailable, "the database does not answer") }
-        return JSONResponse.make(.ok, Array(#"{"status":"ready"}"#.utf8))
+        switch await DatabaseReadiness(pools: self.pools.map(\.pool)).check(within: .seconds(2)) {
+        case .ready:
+            return JSONResponse.make(.ok, Array(#"{"status":"ready"}"#.utf8))
+        case .unreachable:
+            throw HeraldError(.unavailable, "the database does not answer")
+        case .readOnly:
+            throw HeraldError(.unavailable, "the database server is read-only (a standby, or fenced); reconnecting to the writable one")
+        }
     }
 
     /// The Prometheus text; with authentication on, for admin tokens only.
