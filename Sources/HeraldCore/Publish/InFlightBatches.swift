@@ -35,7 +35,4 @@ struct InFlightBatches<Request: GroupCommitRequest> {
         }
         return overdue
     }
-
-    /// Whether any batch is running.
-    var isEmpty: Bool { self.batches.isEmpty }
 }
