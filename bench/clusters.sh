@@ -138,9 +138,7 @@ row ""
 row "| configuration | scenario | round | notifications/s (sum) | each instance | p50 ms (each) | p99 ms (each) | errors | ÷ one instance | Herald CPU | PostgreSQL CPU | client CPU | machine busy |"
 row "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for mode in "${MODES[@]}"; do
-    rates=()
-    for round in $(seq 1 "$ROUNDS"); do rates+=("${RATE[one|$mode|$round]}"); done
-    base=$(mean "${rates[@]}")
+    base=$(round_mean "one|$mode")
     for config in "${CONFIGS[@]}"; do
         for round in $(seq 1 "$ROUNDS"); do
             k="$config|$mode|$round"

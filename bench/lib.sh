@@ -216,6 +216,13 @@ results_header() {
         "$DURATION" "$ROUNDS" "$( (env | grep -o '^HERALD_[A-Z_]*=[^ ]*' | grep -v '^HERALD_AUTH_SECRET' || true) | sed 's/^/, /' | tr -d '\n')"
 }
 
+# The mean of RATE[<prefix>|<round>] over rounds 1..ROUNDS: a baseline for ratios.
+round_mean() {
+    local values=() round
+    for round in $(seq 1 "$ROUNDS"); do values+=("${RATE[$1|$round]}"); done
+    mean "${values[@]}"
+}
+
 # Writes HEADER and the rows to $RESULTS_DIR/NAME-<date>.md.
 write_results() {
     local name=$1 header=$2 out

@@ -146,9 +146,7 @@ row ""
 row "| setting | scenario | round | notifications/s | p50 ms | p99 ms | errors | ÷ async | replica | Herald CPU | primary CPU | replica CPU | client CPU | machine busy |"
 row "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for scenario in "${SCENARIOS[@]}"; do
-    rates=()
-    for round in $(seq 1 "$ROUNDS"); do rates+=("${RATE[$scenario|async|$round]}"); done
-    async_mean=$(mean "${rates[@]}")
+    async_mean=$(round_mean "$scenario|async")
     for setting in "${SETTINGS[@]}"; do
         for round in $(seq 1 "$ROUNDS"); do
             k="$scenario|$setting|$round"
