@@ -193,13 +193,17 @@ extension IsolatedTests {
                 let stoppedAt = ContinuousClock.now
                 try await cluster.promote()
                 switches.append((name, stopAt, stoppedAt, ContinuousClock.now))
+                print("FAILOVER phase=\(name) promoted")
                 try await Task.sleep(for: .seconds(2))
                 // The old primary comes back as the new one's synchronous standby.
                 try await cluster.rejoin(synchronously: true)
+                print("FAILOVER phase=\(name) rejoined")
             }
             try await Task.sleep(for: .seconds(1))
             traffic.stopPublishing()
-            await publishing.value
+            let published = await withDeadline(.seconds(60)) { await publishing.value } != nil
+            #expect(published, "publishers still busy 60 s after being stopped: \(traffic.doing)")
+            print("FAILOVER phase=published finished=\(published)")
 
             // Publishers finish the publish each is on (retried until answered 2xx).
             let settle = ContinuousClock.now + .seconds(40)
@@ -214,7 +218,8 @@ extension IsolatedTests {
             }
             let cursorsAfter = try await Self.cursors(subscribers, base: servers[1].baseURL)
             traffic.stopSubscribing()
-            await watching.value
+            let unsubscribed = await withDeadline(.seconds(30)) { await watching.value } != nil
+            #expect(unsubscribed, "subscribers still busy 30 s after being stopped")
 
             // What was answered 2xx is what is stored: each once, with the seq it was answered.
             let acknowledged = traffic.acknowledged

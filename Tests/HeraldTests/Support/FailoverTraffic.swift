@@ -32,6 +32,8 @@ final class FailoverTraffic: Sendable {
         var reconnects: [String: Int] = [:]
         /// Per instance, its /readyz answers as (time, status) when the status changed.
         var readiness: [Int: [(ContinuousClock.Instant, Int)]] = [:]
+        /// Per publisher, what it is doing now (for a test that waits for one in vain).
+        var doing: [String: String] = [:]
     }
 
     let topics: [String]
@@ -49,6 +51,12 @@ final class FailoverTraffic: Sendable {
     var received: [String: [String: [Int]]] { self.state.withLock { $0.received } }
     var reconnects: [String: Int] { self.state.withLock { $0.reconnects } }
     var readiness: [Int: [(ContinuousClock.Instant, Int)]] { self.state.withLock { $0.readiness } }
+    /// What each publisher is doing now.
+    var doing: [String: String] { self.state.withLock { $0.doing } }
+
+    private func doing(_ name: String, _ what: String) {
+        self.state.withLock { $0.doing[name] = what }
+    }
 
     /// Publishers finish the publish they are on and stop.
     func stopPublishing() { self.publishing.store(false, ordering: .releasing) }
@@ -78,6 +86,7 @@ final class FailoverTraffic: Sendable {
             let headers = [("Content-Type", "application/json"), ("Idempotency-Key", "\(name)-\(count)")]
             for attempt in 1... {
                 let sent = ContinuousClock.now
+                self.doing(name, "publish \(count) to \(topic), try \(attempt), sent at \(sent)")
                 do {
                     let answer = try await TestHTTP.request(.POST, "\(base)/v1/topics/\(topic)/notifications", body: body, headers: headers, timeout: .seconds(30))
                     if answer.status == 200 || answer.status == 201 {
@@ -100,6 +109,7 @@ final class FailoverTraffic: Sendable {
             }
             try? await Task.sleep(for: .milliseconds(10))
         }
+        self.doing(name, "done")
     }
 
     /// Publishes over one WebSocket to `base` (ws://) until stopped; reconnects if it closes.
@@ -112,11 +122,12 @@ final class FailoverTraffic: Sendable {
             for attempt in 1... {
                 let ref = "\(count)-\(attempt)"
                 let sent = ContinuousClock.now
+                self.doing(name, "publish \(count) to \(topic), try \(attempt), sent at \(sent)")
                 socket.send(
                     #"{"type":"publish","ref":"\#(ref)","topic":"\#(topic)","data":{"p":"\#(name)","n":\#(count)},"idempotency_key":"\#(name)-\#(count)"}"#
                 )
                 var answer: [String: Any]?
-                while let message = await socket.next(timeout: .seconds(30)) {
+                while let message = await socket.next(timeout: .seconds(10)) {
                     if message["ref"] as? String == ref {
                         answer = message
                         break
@@ -144,6 +155,7 @@ final class FailoverTraffic: Sendable {
             try? await Task.sleep(for: .milliseconds(10))
         }
         socket.close()
+        self.doing(name, "done")
     }
 
     private func acknowledge(_ notification: [String: Any], sentAt: ContinuousClock.Instant) {

@@ -138,7 +138,9 @@ final class ReplicatedCluster: Sendable {
         let conninfo = "host=\(current.socketDirectory) port=\(current.port) user=postgres application_name=standby"
         let auto = try String(contentsOfFile: old.dataDirectory + "/postgresql.auto.conf", encoding: .utf8)
         try (auto + "primary_conninfo = '\(conninfo)'\n").write(toFile: old.dataDirectory + "/postgresql.auto.conf", atomically: false, encoding: .utf8)
-        FileManager.default.createFile(atPath: old.dataDirectory + "/standby.signal", contents: nil)
+        guard FileManager.default.createFile(atPath: old.dataDirectory + "/standby.signal", contents: nil) else {
+            throw TestFailure("standby.signal could not be written in \(old.dataDirectory)")
+        }
         if let user = old.serverUser, let account = getpwnam(user) {
             chown(old.dataDirectory + "/standby.signal", account.pointee.pw_uid, account.pointee.pw_gid)
         }
