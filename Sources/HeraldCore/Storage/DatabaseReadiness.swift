@@ -25,7 +25,7 @@ public struct DatabaseReadiness: Sendable {
     public func check(within limit: Duration) async -> State {
         guard let pool = self.pools.first else { return .unreachable }
         let answer = await withDeadline(limit) {
-            let rows = try await pool.query("SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool")
+            let rows = try await pool.query(.serverIsReadOnly)
             return try rows[0].decode(Bool.self, at: 0)
         }
         switch answer {

@@ -31,3 +31,13 @@ public struct PostgresQuery: Sendable, ExpressibleByStringLiteral {
         self.init(sql: value, bindings: PostgresBindings())
     }
 }
+
+extension PostgresQuery {
+    /// Whether the server is read-only now: a standby (in recovery), or a primary fenced
+    /// with `default_transaction_read_only`. One row, one `bool`. A LISTEN there hears
+    /// nothing while publishing goes on elsewhere, and a write there fails with `25006`.
+    public static let serverIsReadOnly = PostgresQuery(
+        sql: "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool",
+        bindings: PostgresBindings()
+    )
+}

@@ -12,7 +12,7 @@ import class Foundation.Thread
 /// announced by `.connected`, because notifications sent while it was down are gone and
 /// consumers must re-read what they may have missed. An idle connection is checked every
 /// `healthCheckInterval`, so a silently dead one is noticed too, and so is a server that
-/// turned read-only (`healthCheck`): the listener then reconnects, through the connection
+/// turned read-only (`PostgresQuery.serverIsReadOnly`): the listener then reconnects, through the connection
 /// string's hosts, to the writable one.
 ///
 /// The events wait for their consumer in a buffer of `bufferSize`; when it is full, newer
@@ -160,7 +160,7 @@ public final class PostgresListener: Sendable {
                 for notification in notifications { self.send(.notification(notification)) }
             case .timeout:
                 do {
-                    let readOnly = try connection.query(Self.healthCheck)
+                    let readOnly = try connection.query(.serverIsReadOnly)
                     if try readOnly.first?.decode(Bool.self, at: 0) == true {
                         return PostgresError(
                             kind: .server, sqlState: PostgresError.readOnlySQLTransaction,
@@ -179,14 +179,6 @@ public final class PostgresListener: Sendable {
         }
         return nil
     }
-
-    /// The idle check: whether the server still answers, and is still one where
-    /// notifications are committed (neither a standby nor read-only), for a LISTEN on a
-    /// server that turned read-only hears nothing while publishing goes on elsewhere.
-    static let healthCheck = PostgresQuery(
-        sql: "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool",
-        bindings: PostgresBindings()
-    )
 
     /// Hands an event to the consumer; when the buffer is full it is dropped, and `.missed`
     /// goes first once there is room.

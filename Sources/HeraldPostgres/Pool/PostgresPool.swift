@@ -93,10 +93,6 @@ public final class PostgresPool: Sendable {
         self.generation.retireAll()
     }
 
-    /// How many times the pool's connections were retired (`retireConnections()`, or a
-    /// read-only answer).
-    public var retirements: Int { self.generation.value }
-
     /// Leases a connection for the duration of `body`.
     public func withConnection<Result: Sendable>(
         _ body: (PostgresConnection) async throws -> Result
