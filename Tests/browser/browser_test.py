@@ -971,6 +971,79 @@ def test_tokens(ctx: Context) -> None:
     check(not any(AUTH_SECRET in line for line in log_text.splitlines() if not line.startswith("--- ")), "the secret is in the server's log")
 
 
+def test_publish_across_close(ctx: Context) -> None:
+    """Publishes over a WebSocket that the server closes under them (its token expires):
+    each sub.publish resolves with its notification, and each is stored exactly once. Those
+    the close caught in flight went again over REST with the key herald.js gave them (the
+    test sees those POSTs, so it knows the close caught some)."""
+    server = ctx.server("auth")
+    page = ctx.page(server)
+    topic = topic_name("tok", "close")  # tokens allow *-tok-*
+    tokens = [mint(ctx, "3s"), mint(ctx, "1h")]
+    page.focus()
+    page.driver.execute_script(HARNESS + """
+        const queue = arguments[1];
+        const options = arguments[0];
+        options.token = async () => (queue.length > 1 ? queue.shift() : queue[0]);
+        if (!window.keyedPosts) {
+          window.keyedPosts = [];
+          const original = window.fetch;
+          window.fetch = (url, init) => {
+            const key = init && init.headers && init.headers["Idempotency-Key"];
+            if (init && init.method === "POST" && key) window.keyedPosts.push(key);
+            return original(url, init);
+          };
+        }
+        return window.HT.start("close", options);
+    """, {"topics": [topic], "transport": "websocket", "shared": False, "clientId": "alice", "after": f"{topic}:0"}, tokens)
+    wait_live(page, "close", transport="websocket")
+    # Five publishes in flight at any time, for 4 s: the token's expiry (3 s after it was
+    # minted) closes the socket with some of them unanswered.
+    outcome = page.driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const sub = window.HT.subs.close.sub;
+        const results = [];
+        let n = 0;
+        const until = Date.now() + 4000;
+        const lane = async () => {
+          while (Date.now() < until) {
+            const mine = n++;
+            try {
+              const got = await sub.publish(arguments[0], {n: mine}, {event: "page.said"});
+              results.push({n: mine, seq: got.seq});
+            } catch (e) {
+              results.push({n: mine, error: String(e.code || e) + ": " + String(e.message || "")});
+            }
+          }
+        };
+        Promise.all([lane(), lane(), lane(), lane(), lane()]).then(() => done({results, keyed: window.keyedPosts.length}));
+    """, topic)
+    results = outcome["results"]
+    failed = [r for r in results if "seq" not in r]
+    check(not failed, f"{len(failed)} of {len(results)} publishes failed, first: {failed[:3]}")
+    check(outcome["keyed"] >= 1, f"none of {len(results)} publishes was in flight when the socket closed (no POST with herald.js's key); the test did not test the retry")
+    admin = {"Authorization": "Bearer " + mint(ctx, "1h", sub="root", admin=True)}
+    stored: list[dict] = []
+    while True:
+        status, body = http("GET", f"{server.base_url}/v1/poll?topics={topic}&after={topic}:{len(stored)}&limit=1000", headers=admin)
+        check(status == 200, f"poll answered {status}: {body[:200]!r}")
+        page_of = json.loads(body)["notifications"]
+        stored += page_of
+        if len(page_of) < 1000:
+            break
+    by_n: dict[int, list[int]] = {}
+    for notification in stored:
+        by_n.setdefault(notification["data"]["n"], []).append(notification["seq"])
+    twice = {n: seqs for n, seqs in by_n.items() if len(seqs) > 1}
+    check(not twice, f"stored more than once (n: seqs): {dict(list(twice.items())[:5])}")
+    answered = {r["n"]: r["seq"] for r in results}
+    differ = {n: (seq, by_n.get(n)) for n, seq in answered.items() if by_n.get(n) != [seq]}
+    check(not differ, f"answered seq against stored seqs (n: (answered, stored)): {dict(list(differ.items())[:5])}")
+    check(len(stored) == len(results), f"{len(stored)} stored, {len(results)} published")
+    ctx.notes.append(f"{len(results)} publishes, {outcome['keyed']} again over REST")
+    page.stop("close")
+
+
 TESTS: list[tuple[str, Callable[[Context], None]]] = [
     ("transports", test_transports),
     ("fallback_sse", test_fallback_sse),
@@ -987,6 +1060,7 @@ TESTS: list[tuple[str, Callable[[Context], None]]] = [
     ("demo_page", test_demo_page),
     ("module", test_module),
     ("tokens", test_tokens),
+    ("publish_across_close", test_publish_across_close),
 ]
 
 # The servers, by the flags they need; tests on "shared" use topics of their own.
@@ -1003,6 +1077,7 @@ NEEDS = {
     "transports": ["shared"], "fallback_sse": ["no-websocket"], "fallback_longpoll": ["longpoll-only"], "fallback_poll": ["poll-only"], "gap": ["shared"],
     "restart_auto": ["restart"], "restart_websocket": ["restart"], "restart_sse": ["restart"], "restart_longpoll": ["restart"],
     "persist": ["shared"], "reset": ["shared"], "tabs": ["tabs"], "demo_page": ["shared"], "module": ["shared"], "tokens": ["auth"],
+    "publish_across_close": ["auth"],
 }  # fmt: skip
 
 

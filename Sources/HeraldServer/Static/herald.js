@@ -29,6 +29,14 @@
     rate_limited: 429, internal_error: 500, unavailable: 503,
   };
   const TOPIC = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+  /** What a WebSocket publish is rejected with when its connection closes before the answer. */
+  const CLOSED = Symbol("closed");
+
+  /** A fresh idempotency key: 128 random bits (crypto.getRandomValues works on plain http too). */
+  function newKey() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return "herald.js-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
 
   /**
    * An error the server answered (`status`, and `code` and `message` from its error JSON),
@@ -201,7 +209,9 @@
 
     /**
      * Publishes `data` to `topic`, over this tab's WebSocket when one is open, else REST.
-     * Resolves with the notification once committed; rejects with a HeraldError.
+     * Resolves with the notification once committed; rejects with a HeraldError. A WebSocket
+     * publish carries an idempotency key (its own when none is given), so one whose socket
+     * closes before the answer is sent again over REST and stored once.
      * @param {string} topic
      * @param {*} data any JSON value
      * @param {{event?: string, ttl?: number, idempotencyKey?: string}} [options]
@@ -211,20 +221,38 @@
       const o = options || {};
       const connection = this._connection;
       if (connection && connection.transport === "websocket" && connection.ready) {
-        const ref = "p" + (++this._refs);
-        const frame = { type: "publish", ref, topic, data };
-        if (o.event != null) frame.event = o.event;
-        if (o.ttl != null) frame.ttl = o.ttl;
-        if (o.idempotencyKey != null) frame.idempotency_key = o.idempotencyKey;
-        return new Promise((resolve, reject) => {
-          const timer = setTimeout(() => {
-            this._pending.delete(ref);
-            reject(new HeraldError(0, "timeout", "no answer to the publish in time; whether it was stored is not known (publish again with the same idempotencyKey)"));
-          }, PUBLISH_TIMEOUT_MS);
-          this._pending.set(ref, { resolve, reject, timer });
-          connection.send(frame);
-        });
+        // A key of its own when none is given: if the connection closes before the answer
+        // (a token that expired, a restart), the same publish goes again over REST, and the
+        // key makes it a repeat of one that was stored, never a second notification.
+        const keyed = o.idempotencyKey != null ? o : Object.assign({}, o, { idempotencyKey: newKey() });
+        try {
+          return await this._publishOverWebSocket(connection, topic, data, keyed);
+        } catch (error) {
+          if (error !== CLOSED) throw error;
+          return this._publishOverREST(topic, data, keyed);
+        }
       }
+      return this._publishOverREST(topic, data, o);
+    }
+
+    /** Publishes with a `publish` frame; rejects with CLOSED when the connection closes first. */
+    _publishOverWebSocket(connection, topic, data, o) {
+      const ref = "p" + (++this._refs);
+      const frame = { type: "publish", ref, topic, data, idempotency_key: o.idempotencyKey };
+      if (o.event != null) frame.event = o.event;
+      if (o.ttl != null) frame.ttl = o.ttl;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this._pending.delete(ref);
+          reject(new HeraldError(0, "timeout", "no answer to the publish in time; whether it was stored is not known (publish again with the same idempotencyKey)"));
+        }, PUBLISH_TIMEOUT_MS);
+        this._pending.set(ref, { resolve, reject, timer });
+        connection.send(frame);
+      });
+    }
+
+    /** Publishes with `POST /v1/topics/{topic}/notifications`. */
+    async _publishOverREST(topic, data, o) {
       const headers = { "Content-Type": "application/json" };
       const token = await this._currentToken();
       if (token) headers.Authorization = "Bearer " + token;
@@ -434,7 +462,7 @@
       if (connection) connection.close();
       for (const [ref, pending] of this._pending) {
         clearTimeout(pending.timer);
-        pending.reject(new HeraldError(0, "unavailable", "the connection closed before the publish was answered; whether it was stored is not known (publish again with the same idempotencyKey)"));
+        pending.reject(CLOSED); // publish() sends it again over REST with its key
         this._pending.delete(ref);
       }
     }
