@@ -60,6 +60,7 @@ extension IsolatedTests {
 
             // Fenced: the server stays up, its sessions stay open, and it refuses writes.
             try await ReplicatedCluster.sql(old, "ALTER SYSTEM SET default_transaction_read_only = on", "SELECT pg_reload_conf()")
+            try await ReplicatedCluster.waitForSetting(old, "default_transaction_read_only", "on")
             for index in 0..<3 {
                 let answer = try await TestHTTP.postJSON(url, #"{"data":"fenced \#(index)"}"#)
                 #expect(answer.status == 503, "\(answer.text)")
@@ -136,13 +137,8 @@ extension IsolatedTests {
             #expect(try await TestDatabase(url: ReplicatedCluster.url(of: cluster.primary)).seqs("sync") == [1, 2])
         }
 
-        // Off until a bug it found is fixed: in about 2 of 13 runs, after the switch-back and
-        // rejoin, one instance's publishes to one topic kept getting 503 (tries 5 s apart,
-        // "publishers still busy 60 s after being stopped"): a transaction holding the topic's
-        // row never ends. See docs/operations.md, "Known problem".
         @Test(
-            "fail over (primary killed) and switch back (planned) under REST and WebSocket publishers and SSE, WebSocket and long-poll subscribers on two instances: every 2xx stored once, gap-free seqs, each subscriber gets each seq once in order, 503 with Retry-After in the switch, /readyz 503 then 200, cursors kept",
-            .disabled("a topic stays locked on one instance after a switch-back in about 2 of 13 runs; see docs/operations.md, Known problem")
+            "fail over (primary killed) and switch back (planned) under REST and WebSocket publishers and SSE, WebSocket and long-poll subscribers on two instances: every 2xx stored once, gap-free seqs, each subscriber gets each seq once in order, 503 with Retry-After in the switch, /readyz 503 then 200, cursors kept"
         )
         func failoverAndSwitchBack() async throws {
             let cluster = try await ReplicatedCluster.start(synchronous: true)

@@ -119,8 +119,8 @@ struct StateMachineTests {
         }
     }
 
-    @Test("group commit: requests past their deadline are taken out; a held topic's requests wait aside and are probed alone, with back-off, until it commits")
-    func groupCommitHeldTopics() {
+    @Test("group commit: requests past their deadline are taken out; a held topic's requests wait aside and are probed alone, with back-off, until it commits; a probe that failed does not leave its topic waiting")
+    func groupCommitHeldTopics() throws {
         var machine = GroupCommit(limits: Self.limits)
         let now = ContinuousClock.now
         _ = machine.submit(Request(name: "late", itemCount: 1, deadline: now + .milliseconds(5)), now: now)
@@ -140,17 +140,37 @@ struct StateMachineTests {
         #expect(machine.nextBatch(now: now + .milliseconds(5)).requests.isEmpty)
         let probe = machine.nextBatch(now: now + .milliseconds(11))
         #expect(probe.requests.map(\.name) == ["held", "held2"])
-        #expect(probe.probe == "h")
+        #expect(probe.probe?.topic == "h")
         // Still held: back aside, the next probe 20 ms later.
         _ = machine.deferred(probe.requests, heldTopics: ["h"], now: now + .milliseconds(11))
         #expect(machine.nextBatch(now: now + .milliseconds(25)).requests.isEmpty)
-        #expect(machine.nextBatch(now: now + .milliseconds(32)).probe == "h")
+        #expect(machine.nextBatch(now: now + .milliseconds(32)).probe?.topic == "h")
         // The probe commits: the topic is free, and what came meanwhile goes as usual.
         _ = machine.submit(Request(name: "held3", itemCount: 1, topics: ["h"]), now: now + .milliseconds(33))
         _ = machine.committed(topics: ["h"])
         let released = machine.nextBatch(now: now + .milliseconds(34))
         #expect(released.requests.map(\.name) == ["held3"])
         #expect(released.probe == nil)
+        #expect(machine.heldTopics.isEmpty)
+        // A probe that ends in a failure (its requests answered, nothing settled): the topic
+        // does not wait for it for ever; what came meanwhile is probed when due.
+        _ = machine.deferred([Request(name: "p1", itemCount: 1, topics: ["h"])], heldTopics: ["h"], now: now + .milliseconds(40))
+        let failing = machine.nextBatch(now: now + .milliseconds(51))
+        let failingProbe = try #require(failing.probe)
+        _ = machine.submit(Request(name: "p2", itemCount: 1, topics: ["h"]), now: now + .milliseconds(52))
+        #expect(machine.nextBatch(now: now + .milliseconds(60)).requests.isEmpty, "a second probe of h while one is in flight")
+        machine.probeEnded(failingProbe)
+        let again = machine.nextBatch(now: now + .milliseconds(61))
+        #expect(again.requests.map(\.name) == ["p2"])
+        #expect(again.probe?.topic == "h")
+        #expect(again.probe != failingProbe)
+        // The old probe's end says nothing about the new one in flight.
+        machine.probeEnded(failingProbe)
+        _ = machine.submit(Request(name: "p3", itemCount: 1, topics: ["h"]), now: now + .milliseconds(62))
+        #expect(machine.nextBatch(now: now + .milliseconds(63)).requests.isEmpty)
+        _ = machine.committed(topics: ["h"])
+        machine.probeEnded(try #require(again.probe))
+        #expect(machine.nextBatch(now: now + .milliseconds(64)).requests.map(\.name) == ["p3"])
         #expect(machine.heldTopics.isEmpty)
         // Waiting past the deadline: taken out by the tick.
         _ = machine.deferred([Request(name: "stuck", itemCount: 1, topics: ["h"], deadline: now + .seconds(1))], heldTopics: ["h"], now: now)

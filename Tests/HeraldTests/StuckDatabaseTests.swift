@@ -1,5 +1,5 @@
 import Foundation
-import HeraldCore
+@testable import HeraldCore
 import HeraldPostgres
 import HeraldServer
 import Testing
@@ -165,6 +165,36 @@ extension IsolatedTests {
             let name = try #require(direct.split(separator: " ").first { $0.hasPrefix("dbname=") }.map { String($0.dropFirst(7)) })
             let server = try await TestServer.start(databaseURL: proxy.connectionString(database: name)) { $0.publisher.committers = 1 }
             return (server, proxy, direct)
+        }
+
+        @Test("a held topic whose probe fails (its connection lost) is not left waiting: once the lock goes, the next publish to it is answered 201 at once")
+        func failedProbeFreesItsTopic() async throws {
+            let (server, proxy, direct) = try await Self.serverBehindProxy()
+            defer { Task { await server.stop() } }
+            _ = try await SSETests.publish(server, "probed", "1")
+            let url = server.baseURL
+            let publisher = server.instance.publisher
+            try await Self.holding(direct, ["SELECT * FROM herald.topics WHERE name = 'probed' FOR UPDATE"]) {
+                async let first = TestHTTP.postJSON("\(url)/v1/topics/probed/notifications", #"{"data":"while held"}"#)
+                // Its lock wait runs out (250 ms): the topic is held, its request probed.
+                let deadline = ContinuousClock.now + .seconds(5)
+                while !publisher.heldTopics.contains("probed"), ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(publisher.heldTopics.contains("probed"), "the topic never became held")
+                // The next probe's connection is cut: the probe fails, its request is answered.
+                proxy.cutAfterNextStatement(application: "herald-publish")
+                let answer = try await first
+                #expect(proxy.hasCut, "the proxy never cut a connection")
+                #expect(answer.status == 503, "\(answer.text)")
+            }
+            // The lock is gone: the topic publishes again, not after --publish-timeout.
+            let started = ContinuousClock.now
+            let after = try await TestHTTP.postJSON("\(url)/v1/topics/probed/notifications", #"{"data":"after"}"#)
+            let took = ContinuousClock.now - started
+            #expect(after.status == 201, "\(after.text)")
+            #expect(took < .seconds(2), "the publish after the lock went took \(took)")
+            #expect(try await TestDatabase(url: direct).seqs("probed") == [1, 2])
         }
 
         @Test("a connection lost during the commit of a batch that committed is answered 201 with what was stored")

@@ -27,7 +27,9 @@ protocol GroupCommitRequest {
 /// here too: its requests wait aside, so they do not ride along in every batch and keep the
 /// topics that are free waiting for that lock. When its retry is due, its requests go in a
 /// batch of their own, a *probe*, which does not wait for locks: still held, they come back
-/// deferred and wait again, backing off; committed, the topic is free again.
+/// deferred and wait again, backing off; committed, the topic is free again. However a
+/// probe ends (a failure answered its requests, a lost connection), the caller says so with
+/// `probeEnded`, so a topic is never left waiting for a probe that is over.
 struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
     /// How much a batch and the queue may hold.
     struct Limits {
@@ -71,9 +73,23 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
         var requests: [Request]
         /// The held topic these requests probe (commit them without waiting for locks), or
         /// nil for an ordinary batch.
-        var probe: String?
+        var probe: Probe?
         /// Requests past their deadline, taken out: to be refused.
         var expired: [Request]
+    }
+
+    /// A probe batch handed out: its held topic, and which probe of it.
+    struct Probe: Equatable {
+        var topic: String
+        var id: Int
+    }
+
+    /// Whether a held topic's requests are being probed.
+    enum ProbeState: Equatable {
+        /// No probe is in flight: the next is due at the topic's `retryAt`.
+        case idle
+        /// The probe with this id is in flight.
+        case inFlight(Int)
     }
 
     /// A topic another transaction holds: its requests wait until `retryAt`.
@@ -81,8 +97,9 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
         var attempts: Int
         var retryAt: ContinuousClock.Instant
         var waiting: Deque<Request> = []
-        /// Whether a probe batch of its requests is in flight.
-        var isProbing = false
+        var probe: ProbeState = .idle
+
+        var isProbing: Bool { self.probe != .idle }
     }
 
     let limits: Limits
@@ -93,6 +110,7 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
     private var queuedBytes = 0
     private var parked: [Committer] = []
     private var isShuttingDown = false
+    private var lastProbeID = 0
 
     init(limits: Limits) {
         self.limits = limits
@@ -157,7 +175,7 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
     }
 
     /// The requests of a held topic due for a retry (not already probing), taken out.
-    private mutating func dueProbe(now: ContinuousClock.Instant, expired: inout [Request]) -> (String, [Request])? {
+    private mutating func dueProbe(now: ContinuousClock.Instant, expired: inout [Request]) -> (Probe, [Request])? {
         guard let topic = self.held.first(where: { !$0.value.isProbing && !$0.value.waiting.isEmpty && $0.value.retryAt <= now })?.key
         else { return nil }
         var entry = self.held[topic]!
@@ -181,9 +199,22 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
             }
         }
         entry.waiting = kept
-        entry.isProbing = !requests.isEmpty
+        guard !requests.isEmpty else {
+            self.held[topic] = entry
+            return nil
+        }
+        self.lastProbeID += 1
+        entry.probe = .inFlight(self.lastProbeID)
         self.held[topic] = entry
-        return requests.isEmpty ? nil : (topic, requests)
+        return (Probe(topic: topic, id: self.lastProbeID), requests)
+    }
+
+    /// The probe batch `probe` is over, whatever became of it. Its topic, if it still
+    /// waits for that probe (no `deferred`, `retry` or `committed` settled it: its requests
+    /// were answered with a failure), is probed again when its retry is due.
+    mutating func probeEnded(_ probe: Probe) {
+        guard self.held[probe.topic]?.probe == .inFlight(probe.id) else { return }
+        self.held[probe.topic]!.probe = .idle
     }
 
     /// A batch committed items of `topics`: they are free, and what waited for them goes
@@ -209,7 +240,7 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
             var entry = self.held[topic] ?? HeldTopic(attempts: 0, retryAt: now)
             entry.attempts += 1
             entry.retryAt = now + Self.backoff(attempts: entry.attempts)
-            entry.isProbing = false
+            entry.probe = .idle
             self.held[topic] = entry
         }
         var immediate: [Request] = []
@@ -238,7 +269,7 @@ struct GroupCommitStateMachine<Request: GroupCommitRequest, Committer> {
             self.queuedBytes += request.byteCount
             if let topic = self.heldTopic(of: request) {
                 self.held[topic]!.waiting.prepend(request)
-                self.held[topic]!.isProbing = false
+                self.held[topic]!.probe = .idle
             } else {
                 self.queue.prepend(request)
             }

@@ -203,6 +203,7 @@ public final class Publisher: Service, Sendable {
             self.refuseExpired(next.expired)
             if !next.requests.isEmpty {
                 await self.commit(next.requests, probing: next.probe != nil)
+                if let probe = next.probe { self.state.withLock { $0.probeEnded(probe) } }
                 continue
             }
             let stop = await withCheckedContinuation { (committer: Committer) in

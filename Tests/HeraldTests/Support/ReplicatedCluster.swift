@@ -76,6 +76,21 @@ final class ReplicatedCluster: Sendable {
         return last
     }
 
+    /// Waits (up to 10 s) until a new session on `member` shows `setting` as `value`. A
+    /// reload is asynchronous: once a new session has it, the postmaster has reread the
+    /// configuration and passed the reload on to every session, and each applies it before
+    /// its next statement.
+    static func waitForSetting(_ member: EmbeddedPostgres, _ setting: String, _ value: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        var seen = ""
+        while ContinuousClock.now < deadline {
+            seen = try await Self.sql(member, "SHOW \(setting)")?.first?.decode(String.self, at: 0) ?? ""
+            if seen == value { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("\(setting) is still \(seen), not \(value), 10 s after a reload")
+    }
+
     /// Makes the primary wait for the standby at each commit (`synchronous_standby_names`),
     /// or not, and waits until the standby streams in that mode.
     func replicate(synchronously: Bool) async throws {
