@@ -28,7 +28,7 @@ public final class EncodedNotification: Sendable {
         sse.writeStaticString("event: ")
         sse.writeString(notification.event)
         sse.writeStaticString("\ndata: ")
-        sse.writeBytes(bytes)
+        Self.writeSSEData(bytes, to: &sse)
         sse.writeStaticString("\n\n")
         self.sseEventAndData = sse
         guard forLiveDelivery else {
@@ -43,6 +43,26 @@ public final class EncodedNotification: Sendable {
             buffer.writeStaticString("\n")
             buffer.writeImmutableBuffer(sse)
         }
+    }
+
+    /// Writes `json` as the value of SSE `data:` fields. Its data is the producer's bytes,
+    /// which may hold line breaks (only as JSON whitespace): each starts another `data: `
+    /// line, and the client joins the lines with "\n" (a CR or CRLF arrives as LF).
+    static func writeSSEData(_ json: [UInt8], to buffer: inout ByteBuffer) {
+        var start = 0
+        var index = 0
+        while index < json.count {
+            let byte = json[index]
+            guard byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") else {
+                index += 1
+                continue
+            }
+            buffer.writeBytes(json[start..<index])
+            buffer.writeStaticString("\ndata: ")
+            index += byte == UInt8(ascii: "\r") && index + 1 < json.count && json[index + 1] == UInt8(ascii: "\n") ? 2 : 1
+            start = index
+        }
+        buffer.writeBytes(json[start...])
     }
 
     /// The topic.

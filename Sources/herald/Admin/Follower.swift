@@ -51,7 +51,13 @@ final class Follower: Service, Sendable {
                 for event in events {
                     switch event {
                     case .notification(let encoded, _):
+                        let start = output.count
                         encoded.notification.appendJSON(to: &output)
+                        // One notification per line: a line break in its data (JSON
+                        // whitespace, as its producer sent it) is printed as a space.
+                        for index in start..<output.count where output[index] == UInt8(ascii: "\n") || output[index] == UInt8(ascii: "\r") {
+                            output[index] = UInt8(ascii: " ")
+                        }
                         output.append(UInt8(ascii: "\n"))
                         delivered.append((encoded.topic, encoded.seq))
                     case .reset(let reset, _):
