@@ -5,6 +5,7 @@
 #
 #   bench/datatypes.sh
 #   DURATION=20 ROUNDS=3 bench/datatypes.sh
+#   PAYLOAD=4096 SHAPE=object bench/datatypes.sh   # bigger, structured data: parsing and printing weigh more
 #
 # It makes one PostgreSQL cluster in a fresh folder under /tmp (as bench/lib.sh does),
 # lets `herald serve` (release build) migrate it, and then, for each type in turn (the
@@ -14,11 +15,13 @@
 #      makes herald.publish_items again with that type (its definition as migrated, with
 #      `json` replaced), and starts Herald again;
 #   2. measures `herald-bench publish`: single publishes at concurrency 64 and the batch
-#      endpoint (100 per request) at concurrency 16, 16 topics, 64 B payloads;
+#      endpoint (100 per request) at concurrency 16, 16 topics, PAYLOAD-byte data;
 #   3. measures `herald-bench catchup`: 100,000 notifications stored, then one SSE
 #      subscriber reads them from topic:0 (notifications/s of the read).
 #
-# Environment: DURATION (seconds per publish measurement, default 10), ROUNDS (default 2),
+# Environment: PAYLOAD (bytes of each notification's data, default 64), SHAPE (string or
+# object, herald-bench's --shape; default string), CATCHUP_MESSAGES (default 100000), DURATION (seconds
+# per publish measurement, default 10), ROUNDS (default 2),
 # RESULTS_DIR, PGBIN; HERALD_* variables reach `herald serve`. Needs what bench/lib.sh
 # needs. Prints one Markdown table and writes it to bench/results/datatypes-<date>.md.
 set -euo pipefail
@@ -26,10 +29,13 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
+PAYLOAD=${PAYLOAD:-64}
+SHAPE=${SHAPE:-string}
+CATCHUP_MESSAGES=${CATCHUP_MESSAGES:-100000}
 TYPES=(json jsonb text)
 SCENARIOS=(single64 batch16 catchup)
 declare -A SCENARIO_LABEL=([single64]="publish, single, c=64" [batch16]="publish, batch 100, c=16" [catchup]="catch-up, one SSE subscriber")
-declare -A SCENARIO_ARGS=([single64]="-c 64 -t 16" [batch16]="-c 16 -t 16 --batch 100")
+declare -A SCENARIO_ARGS=([single64]="-c 64 -t 16 -p $PAYLOAD --shape $SHAPE" [batch16]="-c 16 -t 16 --batch 100 -p $PAYLOAD --shape $SHAPE")
 declare -A RATE P50 P99 ERRORS
 
 # Turns the data column and herald.publish_items into TYPE, from the migrated definition.
@@ -49,7 +55,7 @@ use_type() {
 measure() {
     local scenario=$1 type=$2 round=$3 key="$1|$2|$3" out=$WORK/load.out line
     if [ "$scenario" = catchup ]; then
-        line=$(timeout 600 "$BENCH" catchup --port "$PORT" -m 100000 --machine | grep '^RESULT') ||
+        line=$(timeout 600 "$BENCH" catchup --port "$PORT" -m "$CATCHUP_MESSAGES" -p "$PAYLOAD" --shape "$SHAPE" --machine | grep '^RESULT') ||
             { echo "herald-bench catchup failed" >&2; return 1; }
         RATE[$key]=$(echo "$line" | field notifications_per_s)
         P50[$key]=-
@@ -78,7 +84,7 @@ herald_start "$PORT" "$(pg_conninfo db)"
 psql_on db -c "SELECT pg_get_functiondef('herald.publish_items'::regproc)" > "$WORK/publish_items.sql"
 grep -q 'data json' "$WORK/publish_items.sql" || { echo "herald.publish_items does not return json: migrate first" >&2; exit 1; }
 
-HEADER=$(results_header "Herald: the data column's type, one PostgreSQL cluster on this machine,")
+HEADER=$(results_header "Herald: the data column's type, $PAYLOAD B $SHAPE data, one PostgreSQL cluster on this machine,")
 echo "$HEADER"
 for round in $(seq 1 "$ROUNDS"); do
     order=("${TYPES[@]}")
@@ -93,7 +99,7 @@ stop_heralds
 row ""
 row "### The data column's type: publish and catch-up"
 row ""
-row "16 topics, 64 B payloads; the log emptied before each type. Catch-up: 100,000 notifications read from topic:0 by one SSE subscriber (errors column: notifications lost)."
+row "16 topics, $PAYLOAD B of data per notification ($SHAPE); the log emptied before each type. Catch-up: $CATCHUP_MESSAGES notifications read from topic:0 by one SSE subscriber (errors column: notifications lost)."
 row ""
 row "| scenario | type | round | notifications/s | p50 ms | p99 ms | errors | ÷ json |"
 row "| --- | --- | --- | --- | --- | --- | --- | --- |"

@@ -15,6 +15,7 @@ struct CatchupScenario: AsyncParsableCommand {
     @Option(help: "Server port.") var port = 8080
     @Option(name: .shortAndLong, help: "Notifications to store, then read.") var messages = 100_000
     @Option(name: .shortAndLong, help: "Size of each notification's data in bytes.") var payload = 64
+    @Option(help: "The data's shape: string (\"xx…\") or object (records with keys and numbers).") var shape = BenchPayload.string
     @Option(help: "sse or ws.") var transport = "sse"
     @Option(help: "Seconds to wait between storing and reading.") var settle = 8.0
     @Flag(help: "Print one machine-readable line (key=value) at the end.") var machine = false
@@ -27,7 +28,7 @@ struct CatchupScenario: AsyncParsableCommand {
         // Store the messages with the batch endpoint, 1000 at a time, over 4 connections.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { group.shutdownGracefully { _ in } }
-        let data = "\"" + String(repeating: "x", count: max(0, self.payload - 2)) + "\""
+        let data = self.shape.json(bytes: self.payload)
         let batches = (self.messages + 999) / 1000
         let storeStarted = Date()
         try await withThrowingTaskGroup(of: Void.self) { tasks in

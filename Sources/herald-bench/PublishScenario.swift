@@ -15,6 +15,7 @@ struct PublishScenario: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Concurrent publishers (one keep-alive connection each).") var concurrency = 16
     @Option(name: .shortAndLong, help: "Number of topics the publishes spread over.") var topics = 4
     @Option(name: .shortAndLong, help: "Size of each notification's data in bytes.") var payload = 64
+    @Option(help: "The data's shape: string (\"xx…\") or object (records with keys and numbers).") var shape = BenchPayload.string
     @Option(name: .shortAndLong, help: "Seconds to run (after a 1 s warm-up).") var duration = 10.0
     @Option(help: "Notifications per request: 1 uses POST /v1/topics/{t}/notifications, more uses the batch endpoint.")
     var batch = 1
@@ -29,7 +30,7 @@ struct PublishScenario: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.threads)
         defer { group.shutdownGracefully { _ in } }
 
-        let data = "\"" + String(repeating: "x", count: max(0, self.payload - 2)) + "\""
+        let data = self.shape.json(bytes: self.payload)
         let topicCount = self.topics
         let batchSize = self.batch
         let prefix = self.topicPrefix
