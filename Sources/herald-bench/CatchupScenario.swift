@@ -25,20 +25,22 @@ struct CatchupScenario: AsyncParsableCommand {
             throw ValidationError("--transport sse or ws")
         }
         let topic = "catchup-\(Int(Date().timeIntervalSince1970))"
-        // Store the messages with the batch endpoint, 1000 at a time, over 4 connections.
+        // Store the messages with the batch endpoint, up to 1000 (and about 512 KiB) at a
+        // time, over 4 connections.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { group.shutdownGracefully { _ in } }
         let data = self.shape.json(bytes: self.payload)
-        let batches = (self.messages + 999) / 1000
+        let perBatch = max(1, min(1000, 524_288 / max(1, self.payload + 32)))
+        let batches = (self.messages + perBatch - 1) / perBatch
         let storeStarted = Date()
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for worker in 0..<4 {
                 tasks.addTask {
                     var batch = worker
                     while batch < batches {
-                        let count = min(1000, self.messages - batch * 1000)
+                        let count = min(perBatch, self.messages - batch * perBatch)
                         let items = (0..<count).map { index in
-                            #"{"topic":"\#(topic)","data":{"t":0,"i":\#(batch * 1000 + index),"pad":\#(data)}}"#
+                            #"{"topic":"\#(topic)","data":{"t":0,"i":\#(batch * perBatch + index),"pad":\#(data)}}"#
                         }
                         try await BatchPoster.post(
                             host: self.host, port: self.port, body: #"{"notifications":[\#(items.joined(separator: ","))]}"#, group: group
