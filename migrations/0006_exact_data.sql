@@ -1,9 +1,12 @@
 -- Herald schema 6: a notification's data is delivered as the bytes its producer sent.
 --
--- herald.notifications.data becomes json (the text as given, checked to be JSON by
--- PostgreSQL) instead of jsonb (a parsed form printed again at every read, with its own
--- key order, spacing and number spelling). json was chosen by measurement against jsonb
--- and text (docs/performance.md, "Exact bytes"). The functions whose results carry data
+-- herald.notifications.data becomes json: the text as its producer sent it, checked by
+-- PostgreSQL, where jsonb kept a parsed form printed again at every read (with its own key
+-- order, spacing and number spelling). Chosen by measurement against jsonb and text
+-- (docs/performance.md, "Exact bytes"): with 4 KiB of structured data, jsonb publishes and
+-- catches up at about half the rate; text, which PostgreSQL does not parse, publishes
+-- batches about a fifth faster than json, but SQL readers would lose `data->>'key'` and
+-- the column would no longer say what it holds. The functions whose results carry data
 -- are made again returning json; herald.publish_one still takes jsonb, which is what SQL
 -- builds. The ALTER rewrites the log (existing rows keep jsonb's spelling), holding its
 -- lock while it does: on a large log, upgrade when publishing may pause.
@@ -224,4 +227,43 @@ LANGUAGE sql
 AS $$
     SELECT p.seq
     FROM herald.publish(ARRAY[topic], ARRAY[coalesce(event, 'message')], ARRAY[data::text], ARRAY[ttl], ARRAY[NULL::text]) p
+$$;
+
+-- The SQL interface's checks (schema 5's), and that data is JSON by the server's rules,
+-- which are jsonb's (numbers within numeric's range, no \u0000): json alone would take
+-- what the server refuses, and SQL readers cast data to jsonb.
+CREATE OR REPLACE FUNCTION herald.check_items(p_topics text[], p_events text[], p_data text[], p_ttls integer[], p_keys text[])
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF coalesce(cardinality(p_topics), 0) = 0 THEN
+        RAISE EXCEPTION 'invalid_body: nothing to publish' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR i IN 1 .. cardinality(p_topics) LOOP
+        IF p_topics[i] IS NULL OR p_topics[i] !~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' THEN
+            RAISE EXCEPTION 'invalid_topic: topic must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$, got %', quote_nullable(p_topics[i])
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF p_events[i] IS NOT NULL AND p_events[i] !~ '^[A-Za-z0-9._:-]{1,64}$' THEN
+            RAISE EXCEPTION 'invalid_event: event must match ^[A-Za-z0-9._:-]{1,64}$, got %', quote_literal(p_events[i])
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF p_data[i] IS NULL THEN
+            RAISE EXCEPTION 'missing_data: data is required' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF p_ttls[i] IS NOT NULL AND p_ttls[i] < 1 THEN
+            RAISE EXCEPTION 'invalid_body: ttl must be a whole number from 1 to 2147483647, got %', p_ttls[i]
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF p_keys[i] IS NOT NULL AND p_keys[i] !~ '^[!-~]{1,128}$' THEN
+            RAISE EXCEPTION 'invalid_body: an idempotency key is 1 to 128 visible ASCII characters'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    BEGIN
+        PERFORM p_data::jsonb[];
+    EXCEPTION WHEN invalid_text_representation OR untranslatable_character OR numeric_value_out_of_range OR invalid_parameter_value THEN
+        RAISE EXCEPTION 'invalid_json: data must be JSON (%)', SQLERRM USING ERRCODE = 'invalid_parameter_value';
+    END;
+END
 $$;

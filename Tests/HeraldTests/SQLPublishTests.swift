@@ -114,7 +114,7 @@ struct SQLPublishTests {
         #expect(try expiry[0].decode(Int.self, at: 0) == 2)
     }
 
-    @Test("herald.publish_one checks names as the server does: a bad topic, event, NULL data or a ttl below 1 raise 22023 with the error code first, and publish nothing")
+    @Test("herald.publish_one and herald.publish check what the server does: a bad topic, event, NULL data, a ttl below 1 or data that is not JSON (as jsonb takes it) raise 22023 with the error code first, and publish nothing")
     func badNamesRaise() async throws {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
@@ -136,6 +136,10 @@ struct SQLPublishTests {
             (PostgresQuery("SELECT herald.publish_one('good', NULL)"), "missing_data:"),
             (PostgresQuery("SELECT herald.publish_one('good', '1', 'message', 0)"), "invalid_body:"),
             (PostgresQuery("SELECT herald.publish_one('good', '1', 'message', -5)"), "invalid_body:"),
+            // herald.publish takes data as text (stored as sent): it must be JSON that jsonb takes.
+            (PostgresQuery(#"SELECT p.seq FROM herald.publish(ARRAY['good'], ARRAY[NULL], ARRAY['{"a":'], ARRAY[NULL::int], ARRAY[NULL]) p"#), "invalid_json:"),
+            (PostgresQuery("SELECT p.seq FROM herald.publish(ARRAY['good'], ARRAY[NULL], ARRAY['1e131072'], ARRAY[NULL::int], ARRAY[NULL]) p"), "invalid_json:"),
+            (PostgresQuery(#"SELECT p.seq FROM herald.publish(ARRAY['good'], ARRAY[NULL], ARRAY['"\u0000"'], ARRAY[NULL::int], ARRAY[NULL]) p"#), "invalid_json:"),
         ]
         for (query, code) in cases {
             // In a producer's transaction, with a row of its own before.

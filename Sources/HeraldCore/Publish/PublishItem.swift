@@ -5,7 +5,7 @@ public struct PublishItem: Sendable, Equatable {
     public var topic: String
     /// The event name (valid by `NameRules.isValidEvent`).
     public var event: String
-    /// The data as JSON text (PostgreSQL's `json` checks it again), stored and delivered as it is.
+    /// The data as JSON text (checked by `JSONScanner`; PostgreSQL's `json` checks it again), stored and delivered as it is.
     public var data: String
     /// Seconds until it expires, if any (1 ... Int32.max).
     public var ttl: Int32?
