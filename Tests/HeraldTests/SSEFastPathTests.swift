@@ -24,7 +24,7 @@ struct SSEFastPathTests {
         positions.set("orders", 7)
         var events: [Subscription.Event] = []
         positions.accept(next, now: .now, into: &events)
-        let (general, _) = SSEEncoding.encode(events)
+        let general = SSEEncoding.encode(events)
         let shared = try #require(next.sseSingleTopicChunk)
         #expect(String(buffer: shared) == String(buffer: general))
         #expect(String(buffer: shared).contains("id: orders:8\nevent: message\ndata: {"))
@@ -51,5 +51,25 @@ struct SSEFastPathTests {
         two.set("b", 0)
         let shared = two.acceptAlone(Self.encoded("a", 1), now: .now)
         #expect(!shared, "the id of a two-topic subscriber names both")
+    }
+}
+
+@Suite("WebSocket: the message shared by every subscriber of a topic alone")
+struct WebSocketFastPathTests {
+    @Test("the shared message is byte for byte what the per-subscriber encoding writes for that subscriber")
+    func sharedMessageMatchesEncoding() throws {
+        let next = SSEFastPathTests.encoded("orders", 8)
+        var positions = Positions()
+        positions.set("orders", 7)
+        var events: [Subscription.Event] = []
+        positions.accept(next, now: .now, into: &events)
+        let general = WebSocketFrames.encode(events)
+        let shared = try #require(next.webSocketSingleTopicMessage)
+        #expect(general.count == 1)
+        #expect(String(buffer: shared) == String(buffer: general[0]))
+        let message = try JSONSerialization.jsonObject(with: Data(String(buffer: shared).utf8)) as? [String: Any]
+        #expect(message?["type"] as? String == "notification")
+        #expect(message?["cursor"] as? String == "orders:8")
+        #expect((message?["notification"] as? [String: Any])?["seq"] as? Int == 8)
     }
 }

@@ -15,8 +15,13 @@ public final class EncodedNotification: Sendable {
     /// written to every such live subscriber, with no per-subscriber encoding. Only made for
     /// live delivery; a catch-up page is encoded per subscriber anyway.
     public let sseSingleTopicChunk: ByteBuffer?
+    /// The WebSocket message as a subscriber of this topic alone receives it (its cursor is
+    /// `topic:seq`): the same buffer goes to every such live subscriber. Only made for live
+    /// delivery.
+    public let webSocketSingleTopicMessage: ByteBuffer?
 
-    /// Encodes `notification`; `forLiveDelivery` also makes `sseSingleTopicChunk`.
+    /// Encodes `notification`; `forLiveDelivery` also makes `sseSingleTopicChunk` and
+    /// `webSocketSingleTopicMessage`.
     public init(_ notification: Notification, forLiveDelivery: Bool = false) {
         self.notification = notification
         var bytes: [UInt8] = []
@@ -33,16 +38,35 @@ public final class EncodedNotification: Sendable {
         self.sseEventAndData = sse
         guard forLiveDelivery else {
             self.sseSingleTopicChunk = nil
+            self.webSocketSingleTopicMessage = nil
             return
         }
-        self.sseSingleTopicChunk = SSEChunk.framed(capacity: sse.readableBytes + notification.topic.utf8.count + 26) { buffer in
+        let cursor = notification.topic + ":" + String(notification.seq)
+        self.sseSingleTopicChunk = SSEChunk.framed(capacity: sse.readableBytes + cursor.utf8.count + 6) { buffer in
             buffer.writeStaticString("id: ")
-            buffer.writeString(notification.topic)
-            buffer.writeStaticString(":")
-            buffer.writeString(String(notification.seq))
+            buffer.writeString(cursor)
             buffer.writeStaticString("\n")
             buffer.writeImmutableBuffer(sse)
         }
+        self.webSocketSingleTopicMessage = Self.webSocketMessage(json: self.json, cursor: cursor)
+    }
+
+    /// The WebSocket message of this notification with the subscriber's `cursor` after it:
+    /// `{"type":"notification","notification":{...},"cursor":"..."}`.
+    public func webSocketMessage(cursor: String) -> ByteBuffer {
+        Self.webSocketMessage(json: self.json, cursor: cursor)
+    }
+
+    private static func webSocketMessage(json: ByteBuffer, cursor: String) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(json.readableBytes + cursor.utf8.count + 56)
+        buffer.writeStaticString(#"{"type":"notification","notification":"#)
+        buffer.writeImmutableBuffer(json)
+        buffer.writeStaticString(#","cursor":""#)
+        // A cursor is topic names (no character JSON escapes), colons, digits and commas.
+        buffer.writeString(cursor)
+        buffer.writeStaticString(#""}"#)
+        return buffer
     }
 
     /// Writes `json` as the value of SSE `data:` fields. Its data is the producer's bytes,

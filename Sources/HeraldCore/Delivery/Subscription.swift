@@ -23,6 +23,20 @@ public final class Subscription {
         case notification(EncodedNotification, cursor: String)
         /// A reset, before the notifications of its topic that follow it.
         case reset(Reset, cursor: String)
+
+        /// Whether it is a notification (not a reset): what delivery metrics count.
+        public var isNotification: Bool {
+            if case .notification = self { true } else { false }
+        }
+
+        /// The position delivering it reaches on its topic: a notification's seq, or where
+        /// a reset resumed. What the client's cursor records once it is written.
+        public var position: (topic: String, seq: Int64) {
+            switch self {
+            case .notification(let encoded, _): (encoded.topic, encoded.seq)
+            case .reset(let reset, _): (reset.topic, reset.resumedAfter)
+            }
+        }
     }
 
     /// What `next()` returns.
@@ -105,6 +119,7 @@ public final class Subscription {
     /// it was subscribed, no further than what was delivered since (an ack sent before the
     /// client saw the replay must not undo it).
     public func acknowledgeable(_ cursor: Cursor) -> Cursor {
+        if cursor.positions.contains(where: { self.replayed.contains($0.topic) }) { self.reclaimFromSink() }
         var limited = cursor
         for (topic, seq) in cursor.positions where self.replayed.contains(topic) {
             if let position = self.positions[topic], seq > position { limited[topic] = position }
@@ -117,10 +132,11 @@ public final class Subscription {
     /// the position before it (`requested_after`), so that a client resuming from this
     /// cursor is told of the reset again rather than skipping silently. Starts come from
     /// `CursorPolicy`: `explicit`, else the client's stored cursor, else now; with
-    /// `acknowledging`, the explicit positions are recorded as the client's. (Not while
-    /// delivery is direct: call from `next()`'s task.)
+    /// `acknowledging`, the explicit positions are recorded as the client's. Call it from
+    /// `next()`'s task; a sink delivering live gives the positions back first.
     @discardableResult
     public func subscribe(_ topics: [String], after explicit: Cursor = Cursor(), acknowledging: Bool = false) async throws -> Cursor {
+        self.reclaimFromSink()
         let restarting = topics.filter { self.phases[$0] != nil && explicit[$0] != nil }
         if !restarting.isEmpty { self.unsubscribe(restarting) }
         let new = topics.filter { self.phases[$0] == nil }
@@ -151,8 +167,9 @@ public final class Subscription {
         return starting
     }
 
-    /// Removes `topics`.
+    /// Removes `topics` (a sink delivering live gives the positions back first).
     public func unsubscribe(_ topics: [String]) {
+        self.reclaimFromSink()
         let present = topics.filter { self.phases[$0] != nil }
         self.hub.unregister(self.inbox, topics: present)
         for topic in present {
@@ -245,12 +262,7 @@ public final class Subscription {
         guard let phase = self.phases[replay.topic], replay.version > self.positions.versions[replay.topic] ?? 0 else {
             return nil
         }
-        if self.isDirect, let sink = self.sink {
-            // The sink gives the positions back; what it was sent and had not written yet is
-            // read again from PostgreSQL, as after an overflow.
-            if let returned = self.inbox.reclaimDirect(sink) { self.positions = returned }
-            self.isDirect = false
-        }
+        self.reclaimFromSink()
         guard let position = self.positions[replay.topic] else { return nil }
         if self.prefetch?.topic == replay.topic {
             self.prefetch?.page.cancel()
@@ -266,6 +278,15 @@ public final class Subscription {
         if let cursors = self.policy.cursors { Task { await cursors.consumeReplay(replay) } }
         let reset = Reset(topic: replay.topic, requestedAfter: position, resumedAfter: replay.seq, reason: .replay)
         return .events([.reset(reset, cursor: self.positions.cursorText)])
+    }
+
+    /// Takes live delivery back from the sink, if it has it: the positions come back, and
+    /// what the sink was handed and had not written is read again from PostgreSQL, as after
+    /// an overflow. Before anything that reads or changes the positions outside delivery.
+    private func reclaimFromSink() {
+        guard self.isDirect, let sink = self.sink else { return }
+        if let returned = self.inbox.reclaimDirect(sink) { self.positions = returned }
+        self.isDirect = false
     }
 
     // MARK: - Catching up

@@ -72,10 +72,9 @@ struct SSERoutes: Sendable {
         while true {
             switch await subscription.next() {
             case .events(let events):
-                let (bytes, delivered) = SSEEncoding.encode(events)
-                try await writer.write(SSEChunk.unframed(bytes))
-                HeraldMetrics.delivered(SSEStream.notificationCount(events), over: .sse)
-                if let client { policy.delivered(client: client, subscription.marks(delivered)) }
+                try await writer.write(SSEChunk.unframed(SSEEncoding.encode(events)))
+                HeraldMetrics.delivered(events.count(where: \.isNotification), over: .sse)
+                if let client { policy.delivered(client: client, subscription.marks(events.map(\.position))) }
             case .heartbeat:
                 try await writer.write(SSEChunk.unframed(SSEEncoding.keepAlive()))
             case .message:

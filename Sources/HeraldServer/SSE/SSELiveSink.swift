@@ -1,46 +1,34 @@
 import HeraldCore
-import HeraldPostgres
 import NIOCore
-import NIOHTTPTypes
-import Synchronization
 
 /// Writes a live SSE subscriber's notifications straight to its connection, on the
 /// connection's event loop, without waking the subscription's task (see `LiveSink`).
 ///
 /// When the socket is full it does not queue: it leaves direct delivery as an overflow and
-/// the subscription catches up from PostgreSQL at the reader's pace.
+/// the subscription catches up from PostgreSQL at the reader's pace (`LiveSinkState`).
 final class SSELiveSink: LiveSink {
-    private struct State {
-        var positions: Positions?
-        weak var inbox: SubscriberInbox?
-    }
-
     let handler: FastPathHandler
     let loop: any EventLoop
-    /// The client whose cursor moves with each completed write, if any.
-    let cursors: (policy: CursorPolicy, client: String)?
-    private let state = Mutex(State())
+    /// The positions, the inbox and the client's cursor.
+    let state: LiveSinkState
 
     init(handler: FastPathHandler, loop: any EventLoop, cursors: (policy: CursorPolicy, client: String)?) {
         self.handler = handler
         self.loop = loop
-        self.cursors = cursors
+        self.state = LiveSinkState(cursors: cursors)
     }
 
     /// The inbox to leave when writing is not possible.
     func attach(_ inbox: SubscriberInbox) {
-        self.state.withLock { $0.inbox = inbox }
+        self.state.attach(inbox)
     }
 
     func activate(_ positions: Positions) {
-        self.state.withLock { $0.positions = positions }
+        self.state.activate(positions)
     }
 
     func deactivate() -> Positions? {
-        self.state.withLock { state in
-            defer { state.positions = nil }
-            return state.positions
-        }
+        self.state.deactivate()
     }
 
     /// The connection's loop: the hub hands batches over there, in order with everything
@@ -50,7 +38,7 @@ final class SSELiveSink: LiveSink {
     /// Writes a keep-alive comment (on the event loop) while delivering; a socket that is
     /// full needs none.
     func heartbeat() {
-        guard self.state.withLock({ $0.positions != nil }), self.handler.isWritable else { return }
+        guard self.state.isActive, self.handler.isWritable else { return }
         self.handler.writeChunk(Self.keepAlive)
     }
 
@@ -68,49 +56,10 @@ final class SSELiveSink: LiveSink {
     }
 
     private func write(_ batch: [EncodedNotification], topic: String, writable: Bool) {
-        guard let last = batch.last else { return }
-        var events: [Subscription.Event] = []
-        var sharedChunk: ByteBuffer?
-        var versions: [String: Int64] = [:]
-        let outcome = self.state.withLock { state -> (leave: Positions?, inbox: SubscriberInbox?, active: Bool) in
-            guard state.positions != nil else { return (nil, state.inbox, false) }
-            guard writable else {
-                defer { state.positions = nil }
-                return (state.positions, state.inbox, false)
-            }
-            versions = state.positions!.versions
-            // `state.positions!` is changed in place: a copy would copy its dictionaries.
-            // The clock is read only when something in the batch can expire.
-            let now = batch.contains { $0.notification.expiresAt != nil } ? PostgresTimestamp.now : nil
-            if batch.count == 1, let chunk = last.sseSingleTopicChunk, state.positions!.acceptAlone(last, now: now) {
-                // The common case: the same bytes as every other subscriber of the topic.
-                sharedChunk = chunk
-            } else {
-                for encoded in batch { state.positions!.accept(encoded, now: now, into: &events) }
-            }
-            return (nil, nil, true)
-        }
-        guard outcome.active else {
-            // Not delivering (anymore): the batch is dropped and read again from the database.
-            outcome.inbox?.leaveDirect(self, positions: outcome.leave, overflowed: topic, through: last.seq)
-            return
-        }
-        if let sharedChunk {
-            HeraldMetrics.delivered(1, over: .sse)
-            self.handler.writeChunk(sharedChunk, whenWritten: self.recording([(last.topic, last.seq)], versions: versions))
-            return
-        }
-        guard !events.isEmpty else { return }
-        HeraldMetrics.delivered(SSEStream.notificationCount(events), over: .sse)
-        let (buffer, delivered) = SSEEncoding.encode(events)
-        self.handler.writeChunk(buffer, whenWritten: self.recording(delivered, versions: versions))
-    }
-
-    /// What records `positions` (on the cursor `versions` they are based on) as the
-    /// client's once written, if it has a client id.
-    private func recording(_ positions: [(topic: String, seq: Int64)], versions: [String: Int64]) -> (@Sendable () -> Void)? {
-        guard let (policy, client) = self.cursors else { return nil }
-        let marks = positions.map { CursorMark(topic: $0.topic, seq: $0.seq, version: versions[$0.topic] ?? 0) }
-        return { policy.delivered(client: client, marks) }
+        guard let taken = self.state.take(batch, topic: topic, for: self, writable: writable, shared: \.sseSingleTopicChunk)
+        else { return }
+        HeraldMetrics.delivered(taken.notificationCount, over: .sse)
+        let buffer = taken.shared ?? SSEEncoding.encode(taken.events)
+        self.handler.writeChunk(buffer, whenWritten: taken.whenWritten)
     }
 }

@@ -90,13 +90,6 @@ final class SSEStream: Sendable {
         }
     }
 
-    /// How many of `events` are notifications (not resets).
-    static func notificationCount(_ events: [Subscription.Event]) -> Int {
-        events.reduce(0) { count, event in
-            if case .notification = event { count + 1 } else { count }
-        }
-    }
-
     private func deliver(_ subscription: Subscription, client: String?) async {
         let policy = self.routes.subscriptions.policy
         while true {
@@ -104,12 +97,11 @@ final class SSEStream: Sendable {
             var written: (@Sendable () -> Void)? = nil
             switch await subscription.next() {
             case .events(let events):
-                let (bytes, delivered) = SSEEncoding.encode(events)
-                buffer = bytes
-                HeraldMetrics.delivered(Self.notificationCount(events), over: .sse)
+                buffer = SSEEncoding.encode(events)
+                HeraldMetrics.delivered(events.count(where: \.isNotification), over: .sse)
                 // The client's cursor moves once the write is done, not when it is handed over.
                 if let client {
-                    let marks = subscription.marks(delivered)
+                    let marks = subscription.marks(events.map(\.position))
                     written = { policy.delivered(client: client, marks) }
                 }
             case .heartbeat:

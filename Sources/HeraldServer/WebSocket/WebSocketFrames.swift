@@ -15,17 +15,14 @@ enum WebSocketFrames {
         return ByteBuffer(bytes: bytes)
     }
 
-    /// `{"type":"notification","notification":{...},"cursor":"..."}`: the notification's
-    /// JSON is the one encoded for every subscriber.
-    static func notification(_ encoded: EncodedNotification, cursor: String) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(encoded.json.readableBytes + cursor.utf8.count + 56)
-        buffer.writeStaticString(#"{"type":"notification","notification":"#)
-        buffer.writeImmutableBuffer(encoded.json)
-        buffer.writeStaticString(#","cursor":""#)
-        buffer.writeString(cursor)
-        buffer.writeStaticString(#""}"#)
-        return buffer
+    /// The frames of a subscription's events, in order.
+    static func encode(_ events: [Subscription.Event]) -> [ByteBuffer] {
+        events.map { event in
+            switch event {
+            case .notification(let encoded, let cursor): encoded.webSocketMessage(cursor: cursor)
+            case .reset(let reset, let cursor): Self.reset(reset, cursor: cursor)
+            }
+        }
     }
 
     static func reset(_ reset: Reset, cursor: String) -> ByteBuffer {

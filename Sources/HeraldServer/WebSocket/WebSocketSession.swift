@@ -40,11 +40,18 @@ final class WebSocketSession: Sendable {
         self.principal = request.principal
         self.address = address
         let (parameters, ackAuto) = (request.parameters, request.ackAuto)
+        // Live notifications go straight to the socket on its loop; with ack=auto, each
+        // write moves the client's cursor.
+        let sink = WebSocketLiveSink(
+            connection: connection, loop: loop,
+            cursors: ackAuto ? request.client.map { (routes.subscriptions.policy, $0) } : nil
+        )
         let subscription = routes.subscriptions.makeSubscription(
-            client: request.client, inboxCapacity: routes.configuration.inboxCapacity,
+            client: request.client, inboxCapacity: routes.configuration.inboxCapacity, sink: sink,
             // Pings on the connection's own timer keep it alive (`WebSocketConnection`).
             wantsHeartbeats: false
         )
+        sink.state.attach(subscription.inbox)
         self.inbox = subscription.inbox
         let handOver = HandOver(subscription)
         Task {
@@ -76,29 +83,15 @@ final class WebSocketSession: Sendable {
         loop: while true {
             switch await subscription.next() {
             case .events(let events):
-                var frames: [ByteBuffer] = []
-                var delivered: [(topic: String, seq: Int64)] = []
-                var resets = 0
-                frames.reserveCapacity(events.count)
-                for event in events {
-                    switch event {
-                    case .notification(let encoded, let cursor):
-                        frames.append(WebSocketFrames.notification(encoded, cursor: cursor))
-                        delivered.append((encoded.topic, encoded.seq))
-                    case .reset(let reset, let cursor):
-                        frames.append(WebSocketFrames.reset(reset, cursor: cursor))
-                        resets += 1
-                        delivered.append((reset.topic, reset.resumedAfter))
-                    }
-                }
-                HeraldMetrics.delivered(delivered.count - resets, over: .websocket)
+                HeraldMetrics.delivered(events.count(where: \.isNotification), over: .websocket)
                 // With ack=auto the client's cursor moves once the frames are written.
                 var written: (@Sendable () -> Void)? = nil
                 if ackAuto, let client = subscription.clientID {
+                    let delivered = events.map(\.position)
                     let (policy, marks) = (self.routes.subscriptions.policy, subscription.marks(delivered))
                     written = { policy.delivered(client: client, marks) }
                 }
-                await self.send(frames, whenWritten: written)
+                await self.send(WebSocketFrames.encode(events), whenWritten: written)
             case .message(let message):
                 if let outgoing = message as? Outgoing {
                     await self.send([outgoing.frame])
