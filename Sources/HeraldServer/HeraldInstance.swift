@@ -106,7 +106,8 @@ public final class HeraldInstance: Sendable {
         self.publisher = Publisher(pool: self.publishPool, configuration: configuration.publisher, logger: logger)
         self.store = NotificationStore(pool: self.pool)
         self.signals = WakeSignals()
-        self.hub = Hub(store: self.store, logger: logger)
+        // Catch-up reads take at most half the read pool: live delivery keeps the rest.
+        self.hub = Hub(store: self.store, catchUpConcurrency: max(1, configuration.poolSize / 2), logger: logger)
         self.cursors = CursorStore(pool: self.pool, logger: logger)
         self.connections = ConnectionLimit(maximum: configuration.server.maximumConnections)
         self.authenticator = Authenticator(secret: configuration.server.authSecret)

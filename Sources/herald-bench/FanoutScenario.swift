@@ -25,6 +25,16 @@ struct FanoutScenario: AsyncParsableCommand {
     @Option(help: "Publishing connections.") var publishers = 4
     @Option(help: "First loopback source address for subscribers (127.0.0.N and up, 20,000 each), so several generators do not share ports.")
     var sourceAddress = "127.0.0.2"
+    @Option(
+        help: """
+            A connect storm while measuring: this many more subscribers connect at once, each reading the topic's \
+            history from its start (after=topic:0) before going live. They are not measured: the measured \
+            subscribers show what the storm does to live delivery.
+            """
+    )
+    var storm = 0
+    @Option(help: "Notifications stored on the topic before anyone subscribes (64 B each): the history --storm subscribers read.")
+    var backlog = 0
     @Flag(help: "Print one machine-readable line (key=value) at the end.") var machine = false
 
     func run() async throws {
@@ -41,6 +51,7 @@ struct FanoutScenario: AsyncParsableCommand {
         let topic = "\(self.topic)-\(Int(Date().timeIntervalSince1970))"
         let subscribePath = (self.subscribePath ?? (transport == .ws ? "/v1/ws?topics={topic}" : "/v1/sse?topics={topic}"))
             .replacingOccurrences(of: "{topic}", with: topic)
+        try await self.storeBacklog(topic: topic, group: group)
         let pool = SubscriberPool(group: group, host: self.host, port: self.port, transport: transport, sourceAddress: self.sourceAddress)
         let connectStarted = Date()
         let ready = await pool.connect(count: self.subscribers) { _ in subscribePath }
@@ -65,6 +76,7 @@ struct FanoutScenario: AsyncParsableCommand {
         try await pool.measure(first..<Int.max)
         let cpuBefore = ProcessUsage.cpuSeconds()
         let started = Date()
+        let storming = self.startStorm(topic: topic, transport: transport, group: group)
         try await Task.sleep(for: .milliseconds(Int64(self.duration * 1000)))
         let sent = try await publisher.stop()
         try await pool.measure(first..<sent.sent)
@@ -76,6 +88,7 @@ struct FanoutScenario: AsyncParsableCommand {
         let cpu = ProcessUsage.cpuSeconds() - cpuBefore
 
         let results = try await pool.gather { stats in (stats.latencies, stats.received, stats.closed) }
+        let stormReady = await storming?.value.ready ?? 0
         var latencies = LatencyRecorder()
         var received = 0
         var closed = 0
@@ -103,9 +116,43 @@ struct FanoutScenario: AsyncParsableCommand {
                 String(
                     format: "RESULT scenario=%@ transport=%@ subscribers=%d rate=%.0f deliveries_per_s=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f lost=%d client_cpu=%.2f",
                     label, transport.rawValue, ready, self.rate, Double(received) / measuredSeconds, latencies.milliseconds(at: 50),
-                    latencies.milliseconds(at: 90), latencies.milliseconds(at: 99), latencies.maxMilliseconds, lost, cpu / wall
+                    latencies.milliseconds(at: 90), latencies.milliseconds(at: 99), latencies.maxMilliseconds, lost, cpu / wall, self.storm, stormReady
                 )
             )
+        }
+    }
+
+    /// Stores `--backlog` notifications on `topic`, 1000 per request.
+    private func storeBacklog(topic: String, group: MultiThreadedEventLoopGroup) async throws {
+        guard self.backlog > 0 else { return }
+        for start in stride(from: 0, to: self.backlog, by: 1000) {
+            let items = (start..<min(self.backlog, start + 1000)).map { index in
+                #"{"topic":"\#(topic)","data":{"t":0,"i":-1,"pad":"\#(String(repeating: "x", count: 32))"}}"#
+            }
+            try await BatchPoster.post(
+                host: self.host, port: self.publishPort ?? self.port, body: #"{"notifications":[\#(items.joined(separator: ","))]}"#,
+                group: group
+            )
+        }
+        print("fanout: stored a backlog of \(self.backlog) notifications")
+    }
+
+    /// Starts `--storm` subscribers connecting all at once from the next free source
+    /// addresses, each from the topic's start; the task returns them once all tried.
+    private func startStorm(
+        topic: String, transport: SubscriberPool.Transport, group: MultiThreadedEventLoopGroup
+    ) -> Task<(ready: Int, pool: SubscriberPool), Never>? {
+        guard self.storm > 0 else { return nil }
+        let base = Int(self.sourceAddress.split(separator: ".").last ?? "2") ?? 2
+        let address = "127.0.0.\(base + (self.subscribers + 19_999) / 20_000)"
+        let pool = SubscriberPool(group: group, host: self.host, port: self.port, transport: transport, sourceAddress: address)
+        let path = transport == .ws ? "/v1/ws?topics=\(topic)&after=\(topic):0" : "/v1/sse?topics=\(topic)&after=\(topic):0"
+        let (count, host) = (self.storm, self.host)
+        return Task {
+            let started = Date()
+            let ready = await pool.connect(count: count, concurrency: count) { _ in path }
+            print(String(format: "storm: %d of %d subscribers to %@ connected in %.1f s", ready, count, host, Date().timeIntervalSince(started)))
+            return (ready, pool)
         }
     }
 }

@@ -34,6 +34,8 @@ public final class Hub: Sendable {
     let pageSize: Int
     /// The subscriptions by client id (for admin replays).
     public let clients = ClientDirectory()
+    /// The subscriptions' catch-up reads: shared while identical, a few at a time.
+    public let catchUpReads: CatchUpReads
     private let state = Mutex(State())
     private let deliveryQueues = Mutex<[ObjectIdentifier: LoopDeliveryQueue]>([:])
     private let overflows = Atomic<Int>(0)
@@ -41,10 +43,14 @@ public final class Hub: Sendable {
     private let reads: AsyncStream<(topic: String, feed: Int)>
     private let readRequests: AsyncStream<(topic: String, feed: Int)>.Continuation
 
-    /// Creates a hub reading through `store`.
-    public init(store: NotificationStore, pageSize: Int = 1000, logger: Logger = Logger(label: "herald.hub")) {
+    /// Creates a hub reading through `store`; its subscriptions run at most
+    /// `catchUpConcurrency` catch-up reads at once (`CatchUpReads`).
+    public init(
+        store: NotificationStore, pageSize: Int = 1000, catchUpConcurrency: Int = 4, logger: Logger = Logger(label: "herald.hub")
+    ) {
         self.store = store
         self.pageSize = pageSize
+        self.catchUpReads = CatchUpReads(store: store, maximumConcurrent: catchUpConcurrency)
         self.logger = logger
         (self.reads, self.readRequests) = AsyncStream.makeStream(of: (topic: String, feed: Int).self)
     }

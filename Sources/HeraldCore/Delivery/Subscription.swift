@@ -322,7 +322,7 @@ public final class Subscription {
                 isFresh = true
                 self.prefetch?.page.cancel()
                 self.prefetch = nil
-                page = try await self.policy.store.read(topic: topic, after: position, limit: pageSize)
+                page = try await self.hub.catchUpReads.read(topic: topic, after: position, limit: pageSize)
             }
             self.readFailures = 0
         } catch {
@@ -333,8 +333,8 @@ public final class Subscription {
         // More follows: read the next page while this one is being sent.
         let rows = page.notifications
         if !page.isLast, let last = rows.last {
-            let store = self.policy.store
-            self.prefetch = (topic, last.seq, Task { try await store.read(topic: topic, after: last.seq, limit: pageSize) })
+            let reads = self.hub.catchUpReads
+            self.prefetch = (topic, last.seq, Task { try await reads.read(topic: topic, after: last.seq, limit: pageSize) })
         }
         // The topic may have been unsubscribed or restarted while reading.
         guard self.positions[topic] == position else { return [] }
