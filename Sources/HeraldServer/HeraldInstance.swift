@@ -103,11 +103,16 @@ public final class HeraldInstance: Sendable {
             logger: logger,
             retiringWith: self.pool
         )
-        self.publisher = Publisher(pool: self.publishPool, configuration: configuration.publisher, logger: logger)
         self.store = NotificationStore(pool: self.pool)
         self.signals = WakeSignals()
         // Catch-up reads take at most half the read pool: live delivery keeps the rest.
-        self.hub = Hub(store: self.store, catchUpConcurrency: max(1, configuration.poolSize / 2), logger: logger)
+        let hub = Hub(store: self.store, catchUpConcurrency: max(1, configuration.poolSize / 2), logger: logger)
+        self.hub = hub
+        // What this instance commits reaches its own subscribers without a read back.
+        self.publisher = Publisher(
+            pool: self.publishPool, configuration: configuration.publisher, logger: logger,
+            onCommit: { hub.deliverCommitted($0) }
+        )
         self.cursors = CursorStore(pool: self.pool, logger: logger)
         self.connections = ConnectionLimit(maximum: configuration.server.maximumConnections)
         self.authenticator = Authenticator(secret: configuration.server.authSecret)

@@ -19,8 +19,15 @@ public final class Hub: Sendable {
         var subscribers: [ObjectIdentifier: SubscriberInbox] = [:]
         /// The last seq read and handed out.
         var dispatched: Int64
+        /// A read task is running for the feed.
         var reading = false
         var wokenWhileReading = false
+        /// Notifications are being handed to the subscribers (by a read, or from this
+        /// instance's commits): nobody else may hand out this topic's meanwhile.
+        var handing = false
+        /// A read met a hand-off of committed notifications and stopped (the feed stays
+        /// `reading`); the hand-off starts it again when it ends.
+        var readAfterHanding = false
     }
 
     struct State {
@@ -39,9 +46,12 @@ public final class Hub: Sendable {
     private let state = Mutex(State())
     private let deliveryQueues = Mutex<[ObjectIdentifier: LoopDeliveryQueue]>([:])
     private let overflows = Atomic<Int>(0)
+    private let feedReads = Atomic<Int>(0)
     private let overflowCounter = Counter(label: "herald_subscriber_overflows_total")
     private let reads: AsyncStream<(topic: String, feed: Int)>
     private let readRequests: AsyncStream<(topic: String, feed: Int)>.Continuation
+    private let committed: AsyncStream<[Notification]>
+    private let committedRequests: AsyncStream<[Notification]>.Continuation
 
     /// Creates a hub reading through `store`; its subscriptions run at most
     /// `catchUpConcurrency` catch-up reads at once (`CatchUpReads`).
@@ -53,6 +63,9 @@ public final class Hub: Sendable {
         self.catchUpReads = CatchUpReads(store: store, maximumConcurrent: catchUpConcurrency)
         self.logger = logger
         (self.reads, self.readRequests) = AsyncStream.makeStream(of: (topic: String, feed: Int).self)
+        (self.committed, self.committedRequests) = AsyncStream.makeStream(
+            of: [Notification].self, bufferingPolicy: .bufferingOldest(Self.committedBacklog)
+        )
     }
 
     /// The number of topics with live subscribers.
@@ -60,6 +73,10 @@ public final class Hub: Sendable {
 
     /// How many times a subscriber's inbox overflowed (it then caught up from the database).
     public var overflowCount: Int { self.overflows.load(ordering: .relaxed) }
+
+    /// How many times a feed read new rows from PostgreSQL (what this instance committed
+    /// itself needs no read: `deliverCommitted`).
+    public var readCount: Int { self.feedReads.load(ordering: .relaxed) }
 
     /// The number of inboxes registered, counted once per topic.
     public var subscriptionCount: Int { self.state.withLock { $0.feeds.values.reduce(0) { $0 + $1.subscribers.count } } }
@@ -114,6 +131,51 @@ public final class Hub: Sendable {
         if let read { self.readRequests.yield(read) }
     }
 
+    /// Notifications this instance's publisher has just committed: each topic's are handed
+    /// out at once, without waiting for their NOTIFY and reading them back, when they are
+    /// exactly the next seqs of a feed that is not reading (its NOTIFY's wake then finds
+    /// nothing new). Otherwise they are left to the NOTIFY's read, which orders them with
+    /// what other instances committed. The fan-out runs in `runReads`, in commit order, off
+    /// the publisher's task; at most `committedBacklog` batches wait for it (more are left
+    /// to their NOTIFY too).
+    public func deliverCommitted(_ notifications: [Notification]) {
+        self.committedRequests.yield(notifications)
+    }
+
+    /// The most committed batches waiting for `runReads` to hand them out.
+    static let committedBacklog = 1024
+
+    private func handCommitted(_ notifications: [Notification]) {
+        var byTopic: [String: [Notification]] = [:]
+        for notification in notifications { byTopic[notification.topic, default: []].append(notification) }
+        for (topic, list) in byTopic {
+            let list = list.sorted { $0.seq < $1.seq }
+            guard let first = list.first, let last = list.last, last.seq - first.seq == Int64(list.count - 1) else { continue }
+            let taken = self.state.withLock { state -> (id: Int, rows: ArraySlice<Notification>, inboxes: [SubscriberInbox])? in
+                // A read handing out right now, or a gap before these (another instance's
+                // commits not read yet): their NOTIFY brings them.
+                guard var feed = state.feeds[topic], !feed.handing, first.seq <= feed.dispatched + 1, last.seq > feed.dispatched
+                else { return nil }
+                defer { state.feeds[topic] = feed }
+                let rows = list.drop { $0.seq <= feed.dispatched }
+                feed.dispatched = last.seq
+                feed.handing = true
+                return (feed.id, rows, Array(feed.subscribers.values))
+            }
+            guard let taken else { continue }
+            self.hand(taken.rows.map { EncodedNotification($0, forLiveDelivery: true) }, topic: topic, to: taken.inboxes)
+            let read = self.state.withLock { state -> Bool in
+                guard var feed = state.feeds[topic], feed.id == taken.id else { return false }
+                defer { state.feeds[topic] = feed }
+                feed.handing = false
+                guard feed.readAfterHanding else { return false }
+                feed.readAfterHanding = false
+                return true
+            }
+            if read { self.readRequests.yield((topic, taken.id)) }
+        }
+    }
+
     /// Re-reads every topic that has advanced past what was handed out: after the LISTEN
     /// connection came back (notifications sent meanwhile are lost), and as a periodic
     /// safety net.
@@ -146,9 +208,13 @@ public final class Hub: Sendable {
         }
     }
 
-    /// Performs the reads the hub asks for until `finish()`; run it in the dispatcher.
+    /// Performs the reads the hub asks for, and hands out what this instance committed,
+    /// until `finish()`; run it in the dispatcher.
     func runReads() async {
         await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await notifications in self.committed { self.handCommitted(notifications) }
+            }
             for await read in self.reads {
                 group.addTask { await self.read(topic: read.topic, feed: read.feed) }
             }
@@ -158,6 +224,7 @@ public final class Hub: Sendable {
     /// Ends `runReads()`.
     func finish() {
         self.readRequests.finish()
+        self.committedRequests.finish()
     }
 
     /// Offers `batch` to every inbox; direct sinks get it grouped by event loop, through
@@ -200,6 +267,7 @@ public final class Hub: Sendable {
             else { return }
             let page: NotificationStore.Page
             do {
+                self.feedReads.add(1, ordering: .relaxed)
                 page = try await self.store.read(topic: topic, after: after, limit: self.pageSize)
                 failures = 0
             } catch {
@@ -210,20 +278,33 @@ public final class Hub: Sendable {
                 try? await Task.sleep(for: .milliseconds(min(5000, 100 << min(failures, 6))))
                 continue
             }
-            let encoded = page.notifications.map { EncodedNotification($0, forLiveDelivery: true) }
-            let inboxes = self.state.withLock { state -> [SubscriberInbox]? in
-                guard var feed = state.feeds[topic], feed.id == id else { return nil }
+            // Rows this instance's commits handed out meanwhile are not handed out again.
+            let taken = self.state.withLock { state -> (rows: ArraySlice<Notification>, inboxes: [SubscriberInbox])?? in
+                guard var feed = state.feeds[topic], feed.id == id else { return .some(nil) }
                 defer { state.feeds[topic] = feed }
-                if let last = encoded.last { feed.dispatched = last.seq }
-                return Array(feed.subscribers.values)
+                guard !feed.handing else {
+                    // A hand-off of committed ones is under way: it starts this read again
+                    // when it ends (the feed stays `reading`: one read at a time).
+                    feed.readAfterHanding = true
+                    return .none
+                }
+                let rows = page.notifications.drop { $0.seq <= feed.dispatched }
+                guard let last = rows.last else { return (rows, []) }
+                feed.dispatched = last.seq
+                feed.handing = true
+                return (rows, Array(feed.subscribers.values))
             }
-            guard let inboxes else { return }
-            if !encoded.isEmpty { self.hand(encoded, topic: topic, to: inboxes) }
+            guard case .some(let taken) = taken else { return }  // read again after the hand-off
+            guard let taken else { return }  // the feed is gone
+            if !taken.rows.isEmpty {
+                self.hand(taken.rows.map { EncodedNotification($0, forLiveDelivery: true) }, topic: topic, to: taken.inboxes)
+            }
             // Only now may another read of this topic start: it must not hand out newer
             // rows before these.
             let again = self.state.withLock { state -> Bool in
                 guard var feed = state.feeds[topic], feed.id == id else { return false }
                 defer { state.feeds[topic] = feed }
+                feed.handing = false
                 let again = !page.isLast || feed.wokenWhileReading
                 feed.wokenWhileReading = false
                 if !again { feed.reading = false }

@@ -47,7 +47,7 @@ extension Publisher {
     func finish(_ batch: [Pending], _ plan: PublishBatch, _ outcome: PublishBatch.Outcome) {
         var offset = 0
         var waiting: [Pending] = []
-        var published = 0
+        var published: [Notification] = []
         for (request, pending) in batch.enumerated() {
             defer { offset += pending.items.count }
             if outcome.deferred.contains(request) {
@@ -55,10 +55,11 @@ extension Publisher {
                 continue
             }
             let results = outcome.results[offset..<offset + pending.items.count].compactMap { $0 }
-            published += results.count { !$0.replayed }
+            for result in results where !result.replayed { published.append(result.notification) }
             pending.answer(.success(results))
         }
-        self.publishedCounter.increment(by: published)
+        self.publishedCounter.increment(by: published.count)
+        if let onCommit = self.onCommit, !published.isEmpty { onCommit(published) }
         let held = waiting.isEmpty ? [] : outcome.heldTopics(of: plan)
         if !waiting.isEmpty {
             // A probe found those topics still held by another transaction (or missing).

@@ -92,10 +92,22 @@ public final class Publisher: Service, Sendable {
     let transactionItems = Recorder(label: "herald_publish_transaction_items")
     let publishedCounter = Counter(label: "herald_published_notifications_total")
 
+    /// Gets every batch's newly committed notifications (not idempotent repeats), after its
+    /// requests were answered: the hub delivers them to this instance's subscribers without
+    /// reading them back (`Hub.deliverCommitted`).
+    let onCommit: (@Sendable ([Notification]) -> Void)?
+
     /// Creates a publisher writing through `pool` (which it should have to itself, so
-    /// that reads cannot keep its commits waiting for a connection).
-    public init(pool: PostgresPool, configuration: Configuration = .init(), logger: Logger = Logger(label: "herald.publisher")) {
+    /// that reads cannot keep its commits waiting for a connection); `onCommit` gets each
+    /// batch's new notifications once committed.
+    public init(
+        pool: PostgresPool,
+        configuration: Configuration = .init(),
+        logger: Logger = Logger(label: "herald.publisher"),
+        onCommit: (@Sendable ([Notification]) -> Void)? = nil
+    ) {
         self.pool = pool
+        self.onCommit = onCommit
         self.configuration = configuration
         self.logger = logger
         self.state = Mutex(
