@@ -2,7 +2,7 @@
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 APT_PACKAGES := postgresql libpq-dev acl nginx python3-yaml curl python3 python3-pip chromium chromium-driver
-BENCH_APT_PACKAGES := nginx libnginx-mod-nchan
+BENCH_APT_PACKAGES := nginx libnginx-mod-nchan wrk
 PORT ?= 8080
 
 .PHONY: run test build release bench deps bench-deps clean
@@ -36,7 +36,8 @@ build:
 release:
 	$(SWIFT) build -c release
 
-## Herald beside pgbench and Nchan, in one run (docs/performance.md).
+## Herald beside pgbench, an empty Hummingbird handler and Nchan, in one run
+## (docs/performance.md).
 ## SCENARIOS="publish fanout" runs some of them.
 bench: bench-deps release
 	bench/compare.sh $(SCENARIOS)
@@ -47,7 +48,8 @@ bench: bench-deps release
 deps:
 	@$(call apt_install,$(APT_PACKAGES))
 
-## The same, plus Nginx with Nchan, the fan-out reference of the benchmarks.
+## The same, plus Nginx with Nchan, the fan-out reference of the benchmarks, and wrk, the
+## publish scenario's second client.
 bench-deps:
 	@$(call apt_install,$(APT_PACKAGES) $(BENCH_APT_PACKAGES))
 

@@ -101,6 +101,9 @@ let package = Package(
             dependencies: [
                 "HeraldPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // `herald-bench ceiling`: an empty Hummingbird server, Herald's HTTP ceiling.
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

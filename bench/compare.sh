@@ -4,9 +4,10 @@
 #   bench/compare.sh                 every scenario
 #   bench/compare.sh publish fanout  some of them: publish fanout idle catchup cluster many
 #
-# Environment: DURATION (seconds per measurement, default 10), CONCURRENCY (default
-# "1 16 64"). Needs a release build (make release), PostgreSQL, and for the Nchan rows
-# nginx with libnginx-mod-nchan (apt-get install nginx libnginx-mod-nchan).
+# Environment: DURATION (whole seconds per measurement, default 10), CONCURRENCY (default
+# "1 16 64"). Needs a release build (make release), PostgreSQL, for the Nchan rows nginx
+# with libnginx-mod-nchan (apt-get install nginx libnginx-mod-nchan), and for the publish
+# scenario's second client wrk (apt-get install wrk); rows whose tool is missing are skipped.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,10 +19,23 @@ BENCH=$ROOT/.build/release/herald-bench
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 PORT=18080
 NCHAN_PORT=18081
+CEILING_PORT=18082
+# Publish: topics for pgbench and herald-bench alike (four made pgbench contend on row
+# locks), the batch scenario's concurrency, the load generators' threads (herald-bench's
+# event loops, wrk's -t), and Herald's event loops, which the empty handler gets too.
+TOPICS=16
+BATCH_CONCURRENCY=16
+LOAD_THREADS=1
+LOOPS=${HERALD_EVENT_LOOPS:-$(nproc)}
 [ -x "$HERALD" ] && [ -x "$BENCH" ] || { echo "build first: make release" >&2; exit 1; }
 [ -n "$PGBIN" ] || { echo "PostgreSQL is not installed: apt-get install postgresql" >&2; exit 1; }
 HAVE_NCHAN=0
 [ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] && command -v nginx > /dev/null && HAVE_NCHAN=1
+HAVE_WRK=0
+command -v wrk > /dev/null && HAVE_WRK=1
+case " $SCENARIOS " in
+    *" publish "*) [ $HAVE_WRK = 1 ] || echo "wrk is not installed (apt-get install wrk, or make bench-deps): the publish scenario skips its wrk rows" >&2 ;;
+esac
 
 WORK=$(mktemp -d /tmp/herald-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -82,30 +96,133 @@ run_pgbench() {
         END { printf "%.0f %.2f %.2f\n", tps, v[int(NR * 0.5) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000 }'
 }
 
+# herald-bench publish against the server on PORT over the TOPICS topics (more options
+# after): prints its RESULT line.
+bench_publish() {
+    local port=$1; shift
+    "$BENCH" publish --url "http://127.0.0.1:$port" --topics "$TOPICS" --threads "$LOAD_THREADS" -d "$DURATION" --machine "$@" | grep '^RESULT'
+}
+
+# wrk against the server on PORT with SCRIPT (bench/wrk-*.lua) at C connections, after a
+# 1 s run not measured (herald-bench warms up for 1 s too): prints the script's RESULT
+# line with wrk's user + system CPU per second of the run appended (client_cpu=).
+wrk_publish() {
+    local port=$1 script=$2 c=$3 TIMEFORMAT='%U %S' line cpu
+    wrk -t "$LOAD_THREADS" -c "$c" -d 1s -s "$script" "http://127.0.0.1:$port" > /dev/null
+    { time wrk -t "$LOAD_THREADS" -c "$c" -d "${DURATION}s" --latency -s "$script" "http://127.0.0.1:$port" > "$WORK/wrk.out"; } 2> "$WORK/wrk.time"
+    line=$(grep '^RESULT' "$WORK/wrk.out")
+    cpu=$(tail -1 "$WORK/wrk.time" | awk -v d="$DURATION" '{ printf "%.2f", ($1 + $2) / d }')
+    echo "$line client_cpu=$cpu"
+}
+
+# Starts `herald-bench ceiling` (the empty Hummingbird handler) on CEILING_PORT with as
+# many event loops as Herald's; sets CEILING_PID.
+start_ceiling() {
+    "$BENCH" ceiling --port "$CEILING_PORT" --threads "$LOOPS" > "$WORK/ceiling.log" 2>&1 &
+    CEILING_PID=$!
+    PIDS+=("$CEILING_PID")
+    for _ in $(seq 1 100); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{}' "http://127.0.0.1:$CEILING_PORT/v1/topics/ping/notifications")" = 201 ] && return 0
+        sleep 0.1
+    done
+    cat "$WORK/ceiling.log" >&2
+    exit 1
+}
+
+# "p50 / p99" of a RESULT line.
+p50_p99() { echo "$(echo "$1" | field p50_ms) / $(echo "$1" | field p99_ms)"; }
+# wrk's "non-2xx / socket errors" of its RESULT line.
+wrk_errors() { echo "$1" | awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["non2xx"] " / " v["connect"] + v["read"] + v["write"] + v["timeout"] }'; }
+
+# One row of the wrk table: LABEL, wrk's RESULT against Herald and against the empty
+# handler, herald-bench's against both, how many notifications a request carries, and the
+# field of herald-bench's empty-handler line to compare with.
+wrk_row() {
+    local label=$1 hw=$2 cw=$3 hbench=$4 cbench=$5 times=$6 key=$7 h p
+    h=$(echo "$hw" | field ok_per_s | awk -v k="$times" '{ print $1 * k }')
+    p=$(echo "$cw" | field ok_per_s | awk -v k="$times" '{ print $1 * k }')
+    row "| $label | $h | $(p50_p99 "$hw") | $(wrk_errors "$hw") | $(ratio "$h" "$(echo "$hbench" | field notifications_per_s)") | $p | $(p50_p99 "$cw") | $(wrk_errors "$cw") | $(ratio "$p" "$(echo "$cbench" | field "$key")") | $(ratio "$h" "$p") | $(echo "$hw" | field client_cpu) / $(echo "$cw" | field client_cpu) |"
+}
+
 scenario_publish() {
+    # pgbench also runs at 1, 16 and 64 when CONCURRENCY leaves them out: its best rate
+    # over those three is the reference, not the one that suits the comparison.
+    local pg_concurrency c best=0 best_c="" top="" p h
+    pg_concurrency=$(printf '%s\n' 1 16 64 $CONCURRENCY | sort -n -u | tr '\n' ' ')
+    declare -A PG PGL H C HW CW
     start_herald $PORT
     DB="host=$WORK/data/run port=5432 user=postgres dbname=postgres"
-    "$PGBIN/psql" -q "$DB" -c "INSERT INTO herald.topics (name) SELECT 'pgbench-' || i FROM generate_series(0, 3) i ON CONFLICT DO NOTHING"
-    row ""
-    row "### Durable publish: Herald over HTTP vs pgbench (one UPDATE ... RETURNING + INSERT + pg_notify per transaction)"
-    row ""
-    row "| concurrency | pgbench tx/s | pgbench p50 / p99 ms | Herald notifications/s | Herald p50 / p99 ms | Herald ÷ pgbench | load generator CPU |"
-    row "| --- | --- | --- | --- | --- | --- | --- |"
-    for c in $CONCURRENCY; do
-        read -r pg_tps pg_p50 pg_p99 < <(run_pgbench "$c" "$ROOT/bench/pgbench-publish.sql")
-        line=$("$BENCH" publish --url "http://127.0.0.1:$PORT" -c "$c" -d "$DURATION" --machine | grep '^RESULT')
-        h_rate=$(echo "$line" | field notifications_per_s)
-        row "| $c | $pg_tps | $pg_p50 / $pg_p99 | $h_rate | $(echo "$line" | field p50_ms) / $(echo "$line" | field p99_ms) | $(ratio "$h_rate" "$pg_tps") | $(echo "$line" | field client_cpu) |"
+    "$PGBIN/psql" -q "$DB" -c "INSERT INTO herald.topics (name) SELECT 'pgbench-' || i FROM generate_series(0, $((TOPICS - 1))) i ON CONFLICT DO NOTHING"
+    for c in $pg_concurrency; do
+        read -r PG[$c] PGL[$c] < <(run_pgbench "$c" "$ROOT/bench/pgbench-publish.sql" | awk '{ print $1, $2 " / " $3 }')
+        case " $CONCURRENCY " in *" $c "*) ;; *) continue ;; esac
+        H[$c]=$(bench_publish $PORT -c "$c")
+        if [ $HAVE_WRK = 1 ]; then HW[$c]=$(wrk_publish $PORT "$ROOT/bench/wrk-publish.lua" "$c"); fi
     done
-    read -r pg_tps pg_p50 pg_p99 < <(run_pgbench 16 "$ROOT/bench/pgbench-publish-batch.sql")
-    pg_rate=$(( ${pg_tps%.*} * 100 ))
-    line=$("$BENCH" publish --url "http://127.0.0.1:$PORT" -c 16 --batch 100 -d "$DURATION" --machine | grep '^RESULT')
-    h_rate=$(echo "$line" | field notifications_per_s)
-    row ""
-    row "| 100 per transaction / request, concurrency 16 | pgbench notifications/s | pgbench p50 / p99 ms | Herald notifications/s (batch endpoint) | Herald p50 / p99 ms | Herald ÷ pgbench | load generator CPU |"
-    row "| --- | --- | --- | --- | --- | --- | --- |"
-    row "| | $pg_rate | $pg_p50 / $pg_p99 | $h_rate | $(echo "$line" | field p50_ms) / $(echo "$line" | field p99_ms) | $(ratio "$h_rate" "$pg_rate") | $(echo "$line" | field client_cpu) |"
+    read -r pgb_tps pgb_p50 pgb_p99 < <(run_pgbench $BATCH_CONCURRENCY "$ROOT/bench/pgbench-publish-batch.sql")
+    pgb_rate=$(( ${pgb_tps%.*} * 100 ))
+    hb=$(bench_publish $PORT -c $BATCH_CONCURRENCY --batch 100)
+    if [ $HAVE_WRK = 1 ]; then hwb=$(wrk_publish $PORT "$ROOT/bench/wrk-publish-batch.lua" $BATCH_CONCURRENCY); fi
     stop_herald_all
+
+    start_ceiling
+    for c in $CONCURRENCY; do
+        C[$c]=$(bench_publish "$CEILING_PORT" -c "$c")
+        if [ $HAVE_WRK = 1 ]; then CW[$c]=$(wrk_publish "$CEILING_PORT" "$ROOT/bench/wrk-publish.lua" "$c"); fi
+    done
+    cb=$(bench_publish "$CEILING_PORT" -c $BATCH_CONCURRENCY --batch 100)
+    if [ $HAVE_WRK = 1 ]; then cwb=$(wrk_publish "$CEILING_PORT" "$ROOT/bench/wrk-publish-batch.lua" $BATCH_CONCURRENCY); fi
+    stop_herald_all
+
+    row ""
+    row "### Durable publish, one notification per transaction / request, $TOPICS topics: Herald over HTTP vs pgbench (one UPDATE ... RETURNING + INSERT + pg_notify per transaction) and an empty Hummingbird handler (\`herald-bench ceiling\`)"
+    row ""
+    row "Herald and the empty handler on $LOOPS event loop(s); herald-bench on $LOAD_THREADS thread(s). Errors: answers other than 2xx and failed connections (herald-bench counts them apart from the rate)."
+    row ""
+    row "| concurrency | pgbench tx/s | pgbench p50 / p99 ms | Herald notifications/s | Herald p50 / p99 ms | Herald ÷ pgbench | empty handler requests/s | empty handler p50 / p99 ms | Herald ÷ empty handler | errors Herald / empty handler | load generator CPU Herald / empty handler |"
+    row "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    for c in $CONCURRENCY; do
+        h=$(echo "${H[$c]}" | field notifications_per_s)
+        p=$(echo "${C[$c]}" | field requests_per_s)
+        row "| $c | ${PG[$c]} | ${PGL[$c]} | $h | $(p50_p99 "${H[$c]}") | $(ratio "$h" "${PG[$c]}") | $p | $(p50_p99 "${C[$c]}") | $(ratio "$h" "$p") | $(echo "${H[$c]}" | field errors) / $(echo "${C[$c]}" | field errors) | $(echo "${H[$c]}" | field client_cpu) / $(echo "${C[$c]}" | field client_cpu) |"
+    done
+    top=$(printf '%s\n' $CONCURRENCY | sort -n | tail -1)
+    for c in 1 16 64; do
+        if awk -v a="${PG[$c]}" -v b="$best" 'BEGIN { exit !(a > b) }'; then best=${PG[$c]}; best_c=$c; fi
+    done
+    # pgbench's rates at the concurrencies that have no row above (CONCURRENCY left them out).
+    local alone=""
+    for c in $pg_concurrency; do [ -n "${H[$c]:-}" ] || alone="$alone, c=$c: ${PG[$c]} tx/s"; done
+    row ""
+    row "pgbench best per-transaction rate over c=1/16/64: $best tx/s, at c=$best_c.${alone:+ pgbench at the concurrencies with no row above:${alone#,}.}"
+    h=$(echo "${H[$top]}" | field notifications_per_s)
+    row "Herald at c=$top ÷ that best: **$(ratio "$h" "$best")** (target at c=64: ≥ 5×). Herald at c=$top ÷ empty handler at c=$top: **$(ratio "$h" "$(echo "${C[$top]}" | field requests_per_s)")** (target at c=64: ≥ 0.75×)."
+    if [ -n "${H[1]:-}" ]; then
+        row "Herald at c=1 ÷ pgbench at c=1: **$(ratio "$(echo "${H[1]}" | field notifications_per_s)" "${PG[1]}")** (target ≥ 0.8×)."
+    else
+        row "Herald at c=1 ÷ pgbench at c=1: not measured (CONCURRENCY has no 1)."
+    fi
+
+    h=$(echo "$hb" | field notifications_per_s)
+    p=$(echo "$cb" | field notifications_per_s)
+    row ""
+    row "| 100 per transaction / request: concurrency | pgbench notifications/s | pgbench p50 / p99 ms | Herald notifications/s (batch endpoint) | Herald p50 / p99 ms | Herald ÷ pgbench | empty handler notifications/s | empty handler p50 / p99 ms | Herald ÷ empty handler | errors Herald / empty handler | load generator CPU Herald / empty handler |"
+    row "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    row "| $BATCH_CONCURRENCY | $pgb_rate | $pgb_p50 / $pgb_p99 | $h | $(p50_p99 "$hb") | **$(ratio "$h" "$pgb_rate")** (target ≥ 0.8×) | $p | $(p50_p99 "$cb") | $(ratio "$h" "$p") | $(echo "$hb" | field errors) / $(echo "$cb" | field errors) | $(echo "$hb" | field client_cpu) / $(echo "$cb" | field client_cpu) |"
+
+    row ""
+    row "### The same publishes through wrk (an independent client: \`wrk -t $LOAD_THREADS --latency\`, bench/wrk-publish.lua and bench/wrk-publish-batch.lua, a 1 s run first)"
+    row ""
+    if [ $HAVE_WRK = 0 ]; then
+        row "wrk is not installed (apt-get install wrk, or make bench-deps): no wrk rows."
+        return 0
+    fi
+    row "Rates count the answers below 400 only (herald-bench's count 2xx only); wrk's non-2xx (its \"Non-2xx or 3xx responses\": statuses above 399) and socket errors (connect, read, write, timeout) are shown beside them."
+    row ""
+    row "| concurrency | Herald notifications/s | Herald p50 / p99 ms | Herald non-2xx / socket errors | Herald wrk ÷ herald-bench | empty handler requests/s | empty handler p50 / p99 ms | empty handler non-2xx / socket errors | empty handler wrk ÷ herald-bench | Herald ÷ empty handler | wrk CPU Herald / empty handler |"
+    row "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    for c in $CONCURRENCY; do wrk_row "$c" "${HW[$c]}" "${CW[$c]}" "${H[$c]}" "${C[$c]}" 1 requests_per_s; done
+    wrk_row "$BATCH_CONCURRENCY, 100 per request (batch endpoint; notifications/s)" "$hwb" "$cwb" "$hb" "$cb" 100 notifications_per_s
 }
 
 # One fanout measurement: prints the RESULT line.
