@@ -2,7 +2,7 @@
 # Herald beside its references, in one run, on this machine: see docs/performance.md.
 #
 #   bench/compare.sh                 every scenario
-#   bench/compare.sh publish fanout  some of them: publish fanout idle catchup cluster many
+#   bench/compare.sh publish fanout  some of them: publish fanout idle catchup cluster storm many
 #
 # Environment: DURATION (whole seconds per measurement, default 10), CONCURRENCY (default
 # "1 16 64"). Needs a release build (make release), PostgreSQL, for the Nchan rows nginx
@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
 CONCURRENCY=${CONCURRENCY:-"1 16 64"}
-SCENARIOS=${*:-publish fanout idle catchup cluster many}
+SCENARIOS=${*:-publish fanout idle catchup cluster storm many}
 HERALD=$ROOT/.build/release/herald
 BENCH=$ROOT/.build/release/herald-bench
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -247,19 +247,28 @@ scenario_fanout() {
     row "| S × R | Herald deliveries/s | Herald p50 / p99 | Herald lost | Nchan deliveries/s | Nchan p50 / p99 | deliveries Herald ÷ Nchan | p99 Herald ÷ Nchan | load generator CPU |"
     row "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     local points="1000:100 10000:10 100:10 1000:10 3000:10"
+    # WebSocket at the fast point too (`ws:` rows): Herald's and Nchan's.
+    local ws_points="1000:100"
     declare -A H N
     start_herald $PORT
     for point in $points; do H[$point]=$(fanout_herald "${point%%:*}" "${point##*:}"); done
+    for point in $ws_points; do H[ws:$point]=$(fanout_herald "${point%%:*}" "${point##*:}" ws); done
     stop_herald_all
     if [ $HAVE_NCHAN = 1 ]; then
         start_nchan
         for point in $points; do N[$point]=$(fanout_nchan "${point%%:*}" "${point##*:}"); done
+        for point in $ws_points; do N[ws:$point]=$(fanout_nchan "${point%%:*}" "${point##*:}" ws); done
         stop_nchan
     fi
     for point in $points; do
         fanout_row "${point%%:*} × ${point##*:}/s" "${H[$point]}" "${N[$point]:-}"
         PLOT+=("${point%%:*} ${point##*:} $(echo "${H[$point]}" | field p99_ms) $(echo "${N[$point]:-}" | field p99_ms)")
     done
+    for point in $ws_points; do
+        fanout_row "WebSocket ${point%%:*} × ${point##*:}/s" "${H[ws:$point]}" "${N[ws:$point]:-}"
+    done
+    row ""
+    row "WebSocket p99 ÷ SSE p99 at 1000 × 100/s, Herald: $(ratio "$(echo "${H[ws:1000:100]}" | field p99_ms)" "$(echo "${H[1000:100]}" | field p99_ms)") (target ≤ 1)."
 }
 
 scenario_idle() {
@@ -310,15 +319,34 @@ scenario_cluster() {
     stop_herald_all
 }
 
+# A connect storm: 1,000 SSE subscribers receive 10/s live while 5,000 more connect at
+# once, each reading the topic's 20,000 stored notifications from its start.
+scenario_storm() {
+    start_herald $PORT
+    local calm storm
+    calm=$("$BENCH" fanout --port $PORT -s 1000 -r 10 -d "$DURATION" --backlog 20000 --machine | grep '^RESULT')
+    storm=$("$BENCH" fanout --port $PORT -s 1000 -r 10 -d "$DURATION" --backlog 20000 --storm 5000 --machine | grep '^RESULT')
+    row ""
+    row "### Connect storm: 1,000 live SSE subscribers at 10/s, while 5,000 more connect at once and each reads 20,000 stored notifications"
+    row ""
+    row "| | live p50 / p99 ms | live lost | storm subscribers connected |"
+    row "| --- | --- | --- | --- |"
+    row "| without the storm | $(echo "$calm" | field p50_ms) / $(echo "$calm" | field p99_ms) | $(echo "$calm" | field lost) | - |"
+    row "| during the storm | $(echo "$storm" | field p50_ms) / $(echo "$storm" | field p99_ms) | $(echo "$storm" | field lost) | $(echo "$storm" | field storm_ready) of 5000 |"
+    stop_herald_all
+}
+
 scenario_many() {
     # 50,000 subscribers: a process may hold 20,000 files here, so three Herald instances on
-    # one database take ~16,700 each, and three load generators hold one share each.
+    # one database take ~16,700 each, and three load generators hold one share each. Each
+    # instance's topic gets RATE_MANY notifications a second (default 1).
+    local rate=${RATE_MANY:-1}
     start_herald $PORT
     start_herald $((PORT + 1)) --no-migrate
     start_herald $((PORT + 2)) --no-migrate
     local benches=()
     for k in 0 1 2; do
-        "$BENCH" fanout --port $((PORT + k)) -s 16667 -r 5 -d "$DURATION" --threads 1 --topic "many$k" \
+        "$BENCH" fanout --port $((PORT + k)) -s 16667 -r "$rate" -d "$DURATION" --threads 1 --topic "many$k" \
             --source-address "127.0.0.$((10 + k))" --machine > "$WORK/many-$k.out" 2>&1 &
         benches+=($!)
     done
@@ -331,7 +359,7 @@ scenario_many() {
         worst=$(awk -v a="$worst" -v b="$(echo "$line" | field p99_ms)" 'BEGIN { print (b > a ? b : a) }')
     done
     row ""
-    row "### 50,000 concurrent SSE subscribers (3 instances × 16,667: the limit is 20,000 open files per process)"
+    row "### 50,000 concurrent SSE subscribers (3 instances × 16,667: the limit is 20,000 open files per process), $rate/s per instance's topic"
     row ""
     row "| subscribers connected | lost | worst p99 ms |"
     row "| --- | --- | --- |"

@@ -76,7 +76,7 @@ struct FanoutScenario: AsyncParsableCommand {
         try await pool.measure(first..<Int.max)
         let cpuBefore = ProcessUsage.cpuSeconds()
         let started = Date()
-        let storming = self.startStorm(topic: topic, transport: transport, group: group)
+        let storming = self.startStorm(topic: topic, transport: transport)
         try await Task.sleep(for: .milliseconds(Int64(self.duration * 1000)))
         let sent = try await publisher.stop()
         try await pool.measure(first..<sent.sent)
@@ -138,14 +138,18 @@ struct FanoutScenario: AsyncParsableCommand {
     }
 
     /// Starts `--storm` subscribers connecting all at once from the next free source
-    /// addresses, each from the topic's start; the task returns them once all tried.
+    /// addresses, on an event loop of their own, each from the topic's start; the task
+    /// returns them once all tried.
     private func startStorm(
-        topic: String, transport: SubscriberPool.Transport, group: MultiThreadedEventLoopGroup
+        topic: String, transport: SubscriberPool.Transport
     ) -> Task<(ready: Int, pool: SubscriberPool), Never>? {
         guard self.storm > 0 else { return nil }
         let base = Int(self.sourceAddress.split(separator: ".").last ?? "2") ?? 2
         let address = "127.0.0.\(base + (self.subscribers + 19_999) / 20_000)"
-        let pool = SubscriberPool(group: group, host: self.host, port: self.port, transport: transport, sourceAddress: address)
+        // A loop of its own: reading the storm's catch-up must not hold up the measured
+        // subscribers' loop (their latency is what the storm does to the server).
+        let stormGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pool = SubscriberPool(group: stormGroup, host: self.host, port: self.port, transport: transport, sourceAddress: address)
         let path = transport == .ws ? "/v1/ws?topics=\(topic)&after=\(topic):0" : "/v1/sse?topics=\(topic)&after=\(topic):0"
         let (count, host) = (self.storm, self.host)
         return Task {

@@ -10,10 +10,19 @@ import Synchronization
 ///   find a connection within about one query's time.
 /// - Identical reads (topic, position, page size) share one query while they wait for
 ///   their turn: subscribers resuming from the same place, or all from the start, cost one
-///   read per page, not one each. A read joins only one that has not started yet, so every
+///   read per page, not one each, and each notification of the page is encoded once for
+///   all of them. A read joins only one that has not started yet, so every
 ///   page a subscription gets was read after it asked for it (`Subscription.catchUp`
 ///   relies on that to tell expired history from history not read yet).
 public final class CatchUpReads: Sendable {
+    /// A page read, encoded for delivery.
+    public struct Page: Sendable {
+        /// The notifications, in seq order, each encoded once for every subscriber.
+        public var notifications: [EncodedNotification]
+        /// Whether they reach the end of what was committed (`NotificationStore.Page`).
+        public var isLast: Bool
+    }
+
     private struct Key: Hashable {
         var topic: String
         var after: Int64
@@ -22,7 +31,7 @@ public final class CatchUpReads: Sendable {
 
     private struct State {
         /// Reads waiting for their turn, which an identical read joins.
-        var waitingReads: [Key: Task<NotificationStore.Page, any Error>] = [:]
+        var waitingReads: [Key: Task<Page, any Error>] = [:]
         var running = 0
         var turns: Deque<CheckedContinuation<Void, Never>> = []
     }
@@ -43,7 +52,7 @@ public final class CatchUpReads: Sendable {
     public var queryCount: Int { self.queries.load(ordering: .relaxed) }
 
     /// Up to `limit` notifications of `topic` after `after`, read after this call began.
-    public func read(topic: String, after: Int64, limit: Int) async throws -> NotificationStore.Page {
+    public func read(topic: String, after: Int64, limit: Int) async throws -> Page {
         let key = Key(topic: topic, after: after, limit: limit)
         let read = self.state.withLock { state in
             if let waiting = state.waitingReads[key] { return waiting }
@@ -54,11 +63,15 @@ public final class CatchUpReads: Sendable {
         return try await read.value
     }
 
-    private func perform(_ key: Key) async throws -> NotificationStore.Page {
+    private func perform(_ key: Key) async throws -> Page {
         await self.takeTurn(key)
-        defer { self.endTurn() }
-        self.queries.add(1, ordering: .relaxed)
-        return try await self.store.read(topic: key.topic, after: key.after, limit: key.limit)
+        let page: NotificationStore.Page
+        do {
+            defer { self.endTurn() }
+            self.queries.add(1, ordering: .relaxed)
+            page = try await self.store.read(topic: key.topic, after: key.after, limit: key.limit)
+        }
+        return Page(notifications: page.notifications.map { EncodedNotification($0) }, isLast: page.isLast)
     }
 
     /// Waits until fewer than `maximumConcurrent` reads run; from then on the read no

@@ -139,6 +139,8 @@ public final class Hub: Sendable {
     /// the publisher's task; at most `committedBacklog` batches wait for it (more are left
     /// to their NOTIFY too).
     public func deliverCommitted(_ notifications: [Notification]) {
+        // No subscriber here for any of them: nothing to wake a task for.
+        guard self.state.withLock({ state in notifications.contains { state.feeds[$0.topic] != nil } }) else { return }
         self.committedRequests.yield(notifications)
     }
 

@@ -71,7 +71,7 @@ public final class Subscription {
     private var catchUpTurn = 0
     private var readFailures = 0
     /// The next page of a topic being caught up, read while the current one is sent.
-    private var prefetch: (topic: String, after: Int64, page: Task<NotificationStore.Page, any Error>)?
+    private var prefetch: (topic: String, after: Int64, page: Task<CatchUpReads.Page, any Error>)?
     private var isClosed = false
     /// Events owed before anything else (the resets of a start).
     private var owed: [Event] = []
@@ -310,7 +310,7 @@ public final class Subscription {
     private func catchUp(_ topic: String) async -> [Event]? {
         guard case .catchingUp(let joinFrom) = self.phases[topic], let position = self.positions[topic] else { return [] }
         let pageSize = self.hub.pageSize
-        let page: NotificationStore.Page
+        let page: CatchUpReads.Page
         // A page read now, after `joinFrom` was committed (a prefetched one may be older).
         var isFresh = false
         HeraldMetrics.catchUpRead()
@@ -345,7 +345,7 @@ public final class Subscription {
             self.positions.set(topic, purged.resumedAfter, version: self.positions.versions[topic] ?? 0)
             events.append(.reset(purged, cursor: self.positions.cursorText))
         }
-        for row in rows { self.positions.accept(EncodedNotification(row), now: nil, into: &events) }
+        for encoded in rows { self.positions.accept(encoded, now: nil, into: &events) }
         if isFresh, page.isLast, rows.isEmpty, let reached = self.positions[topic], reached < joinFrom {
             // Nothing is retained up to what the hub handed out (all committed before this
             // read began): those seqs expired.
