@@ -27,6 +27,7 @@ final class RecordingSink: LiveSink {
 
     func activate(_ positions: Positions) {}
     func deactivate() -> Positions? { nil }
+    var currentPositions: Positions? { nil }
     var eventLoop: (any EventLoop)? { self.loop }
 
     func write(_ batch: [EncodedNotification], topic: String) {

@@ -56,7 +56,7 @@ struct SSEFastPathTests {
 
 @Suite("WebSocket: the message shared by every subscriber of a topic alone")
 struct WebSocketFastPathTests {
-    @Test("the shared message is byte for byte what the per-subscriber encoding writes for that subscriber")
+    @Test("the shared frame holds byte for byte what the per-subscriber encoding writes for that subscriber")
     func sharedMessageMatchesEncoding() throws {
         let next = SSEFastPathTests.encoded("orders", 8)
         var positions = Positions()
@@ -64,7 +64,12 @@ struct WebSocketFastPathTests {
         var events: [Subscription.Event] = []
         positions.accept(next, now: .now, into: &events)
         let general = WebSocketFrames.encode(events)
-        let shared = try #require(next.webSocketSingleTopicMessage)
+        let frame = try #require(next.webSocketSingleTopicFrame)
+        // A whole unmasked text frame: FIN and opcode 1, then the payload's length.
+        let header = Array(frame.readableBytesView.prefix(2))
+        #expect(header[0] == 0x81)
+        let shared = try #require(WebSocketTextFrame.payload(of: frame))
+        #expect(Int(header[1]) == (shared.readableBytes < 126 ? shared.readableBytes : 126))
         #expect(general.count == 1)
         #expect(String(buffer: shared) == String(buffer: general[0]))
         let message = try JSONSerialization.jsonObject(with: Data(String(buffer: shared).utf8)) as? [String: Any]

@@ -23,6 +23,8 @@ final class HeldSink: LiveSink {
 
     var eventLoop: (any EventLoop)? { nil }
 
+    var currentPositions: Positions? { self.positions.withLock { $0 } }
+
     func write(_ batch: [EncodedNotification], topic: String) {
         self.batches.withLock { $0.append(batch) }
     }

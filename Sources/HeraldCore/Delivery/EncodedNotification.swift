@@ -16,12 +16,12 @@ public final class EncodedNotification: Sendable {
     /// live delivery; a catch-up page is encoded per subscriber anyway.
     public let sseSingleTopicChunk: ByteBuffer?
     /// The WebSocket message as a subscriber of this topic alone receives it (its cursor is
-    /// `topic:seq`): the same buffer goes to every such live subscriber. Only made for live
-    /// delivery.
-    public let webSocketSingleTopicMessage: ByteBuffer?
+    /// `topic:seq`), as a whole text frame (`WebSocketTextFrame`): the same buffer goes to
+    /// every such live subscriber. Only made for live delivery.
+    public let webSocketSingleTopicFrame: ByteBuffer?
 
     /// Encodes `notification`; `forLiveDelivery` also makes `sseSingleTopicChunk` and
-    /// `webSocketSingleTopicMessage`.
+    /// `webSocketSingleTopicFrame`.
     public init(_ notification: Notification, forLiveDelivery: Bool = false) {
         self.notification = notification
         var bytes: [UInt8] = []
@@ -38,7 +38,7 @@ public final class EncodedNotification: Sendable {
         self.sseEventAndData = sse
         guard forLiveDelivery else {
             self.sseSingleTopicChunk = nil
-            self.webSocketSingleTopicMessage = nil
+            self.webSocketSingleTopicFrame = nil
             return
         }
         let cursor = notification.topic + ":" + String(notification.seq)
@@ -48,25 +48,28 @@ public final class EncodedNotification: Sendable {
             buffer.writeStaticString("\n")
             buffer.writeImmutableBuffer(sse)
         }
-        self.webSocketSingleTopicMessage = Self.webSocketMessage(json: self.json, cursor: cursor)
+        let json = self.json
+        self.webSocketSingleTopicFrame = WebSocketTextFrame.framed(capacity: json.readableBytes + cursor.utf8.count + 56) {
+            Self.writeWebSocketMessage(json: json, cursor: cursor, to: &$0)
+        }
     }
 
     /// The WebSocket message of this notification with the subscriber's `cursor` after it:
     /// `{"type":"notification","notification":{...},"cursor":"..."}`.
     public func webSocketMessage(cursor: String) -> ByteBuffer {
-        Self.webSocketMessage(json: self.json, cursor: cursor)
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(self.json.readableBytes + cursor.utf8.count + 56)
+        Self.writeWebSocketMessage(json: self.json, cursor: cursor, to: &buffer)
+        return buffer
     }
 
-    private static func webSocketMessage(json: ByteBuffer, cursor: String) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(json.readableBytes + cursor.utf8.count + 56)
+    private static func writeWebSocketMessage(json: ByteBuffer, cursor: String, to buffer: inout ByteBuffer) {
         buffer.writeStaticString(#"{"type":"notification","notification":"#)
         buffer.writeImmutableBuffer(json)
         buffer.writeStaticString(#","cursor":""#)
         // A cursor is topic names (no character JSON escapes), colons, digits and commas.
         buffer.writeString(cursor)
         buffer.writeStaticString(#""}"#)
-        return buffer
     }
 
     /// Writes `json` as the value of SSE `data:` fields. Its data is the producer's bytes,

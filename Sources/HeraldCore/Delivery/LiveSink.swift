@@ -14,6 +14,9 @@ public protocol LiveSink: AnyObject, Sendable {
     /// Gives the positions back and stops delivering (the subscription takes over again);
     /// nil if it had stopped already.
     func deactivate() -> Positions?
+    /// The positions as they stand while it delivers (nil when it does not), without
+    /// taking them back.
+    var currentPositions: Positions? { get }
     /// The event loop the sink writes on, or nil when it may write from any thread. The
     /// hub hands a notification to all the sinks of one loop in one hop to that loop
     /// (a thousand subscribers cost two hops, not a thousand).

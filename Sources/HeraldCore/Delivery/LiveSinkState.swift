@@ -9,7 +9,7 @@ import Synchronization
 /// A batch of one notification that is the very next of a subscriber's only topic is
 /// written as the transport's shared bytes (the same buffer for every such subscriber,
 /// made once per notification: `EncodedNotification.sseSingleTopicChunk` and
-/// `webSocketSingleTopicMessage`); anything else becomes this subscriber's own events.
+/// `webSocketSingleTopicFrame`); anything else becomes this subscriber's own events.
 public final class LiveSinkState: Sendable {
     /// What the sink writes for a batch.
     public struct Taken {
@@ -59,6 +59,9 @@ public final class LiveSinkState: Sendable {
 
     /// Whether the sink is delivering.
     public var isActive: Bool { self.state.withLock { $0.positions != nil } }
+
+    /// The positions while it delivers (`LiveSink.positions`).
+    public var positions: Positions? { self.state.withLock { $0.positions } }
 
     /// Takes `batch` of `topic` for `sink` and returns what to write, or nil when nothing
     /// is to be written: all of it was sent already, or the sink is not delivering, or

@@ -119,10 +119,11 @@ public final class Subscription {
     /// it was subscribed, no further than what was delivered since (an ack sent before the
     /// client saw the replay must not undo it).
     public func acknowledgeable(_ cursor: Cursor) -> Cursor {
-        if cursor.positions.contains(where: { self.replayed.contains($0.topic) }) { self.reclaimFromSink() }
+        // While a sink delivers, its positions are the current ones.
+        let positions = self.isDirect ? self.sink?.currentPositions ?? self.positions : self.positions
         var limited = cursor
         for (topic, seq) in cursor.positions where self.replayed.contains(topic) {
-            if let position = self.positions[topic], seq > position { limited[topic] = position }
+            if let position = positions[topic], seq > position { limited[topic] = position }
         }
         return limited
     }

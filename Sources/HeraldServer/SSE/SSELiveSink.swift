@@ -31,6 +31,8 @@ final class SSELiveSink: LiveSink {
         self.state.deactivate()
     }
 
+    var currentPositions: Positions? { self.state.positions }
+
     /// The connection's loop: the hub hands batches over there, in order with everything
     /// else this stream writes there.
     var eventLoop: (any EventLoop)? { self.loop }

@@ -32,6 +32,9 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     let routes: FastPathRoutes
     let request: WebSocketRequest
     private var context: ChannelHandlerContext?
+    /// NIO's frame encoder's place in the pipeline: whole frames encoded once for many
+    /// connections are written from there, past the encoder (`sendFrame`).
+    private var encoderContext: ChannelHandlerContext?
     private var session: WebSocketSession?
     private var pings: RepeatedTask?
     /// The close at the token's expiry.
@@ -57,6 +60,7 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.encoderContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         let heartbeat = TimeAmount(self.routes.configuration.heartbeat)
         self.pings = context.eventLoop.scheduleRepeatedTask(initialDelay: heartbeat, delay: heartbeat) { [weak self] _ in
             self?.pingOrClose()
@@ -77,6 +81,7 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.stop()
         self.context = nil
+        self.encoderContext = nil
     }
 
     // MARK: - Inbound
@@ -183,6 +188,26 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
                 context.write(data, promise: nil)
             }
         }
+        context.flush()
+    }
+
+    /// Writes a whole text frame, header included (`WebSocketTextFrame`), then flushes:
+    /// the same buffer for every connection, so it goes past NIO's frame encoder, in order
+    /// with the frames that go through it (the encoder writes on at once). `whenWritten` runs
+    /// once the socket has taken it.
+    func sendFrame(_ frame: ByteBuffer, whenWritten: (@Sendable () -> Void)? = nil) {
+        guard !self.closeSent, let context = self.context else { return }
+        guard let encoderContext = self.encoderContext else {
+            // (The upgrade always installs NIO's encoder.) Through the encoder, then.
+            if let payload = WebSocketTextFrame.payload(of: frame) { self.send([payload], whenWritten: whenWritten) }
+            return
+        }
+        var promise: EventLoopPromise<Void>? = nil
+        if let whenWritten {
+            promise = context.eventLoop.makePromise(of: Void.self)
+            promise?.futureResult.whenSuccess { whenWritten() }
+        }
+        encoderContext.write(NIOAny(IOData.byteBuffer(frame)), promise: promise)
         context.flush()
     }
 

@@ -3,8 +3,8 @@ import NIOCore
 
 /// Writes a live WebSocket subscriber's notifications straight to its connection, on the
 /// connection's event loop, without waking the session's task (see `LiveSink`): a
-/// subscriber of one topic gets the message encoded once for all of them
-/// (`EncodedNotification.webSocketSingleTopicMessage`).
+/// subscriber of one topic gets the whole frame encoded once for all of them
+/// (`EncodedNotification.webSocketSingleTopicFrame`).
 ///
 /// When the socket is full it does not queue: it leaves direct delivery as an overflow and
 /// the subscription catches up from PostgreSQL at the reader's pace (`LiveSinkState`).
@@ -28,6 +28,8 @@ final class WebSocketLiveSink: LiveSink {
         self.state.deactivate()
     }
 
+    var currentPositions: Positions? { self.state.positions }
+
     /// The connection's loop: the hub hands batches over there, in order with everything
     /// else the session writes there.
     var eventLoop: (any EventLoop)? { self.loop }
@@ -48,10 +50,13 @@ final class WebSocketLiveSink: LiveSink {
 
     private func write(_ batch: [EncodedNotification], topic: String, writable: Bool) {
         guard
-            let taken = self.state.take(batch, topic: topic, for: self, writable: writable, shared: \.webSocketSingleTopicMessage)
+            let taken = self.state.take(batch, topic: topic, for: self, writable: writable, shared: \.webSocketSingleTopicFrame)
         else { return }
         HeraldMetrics.delivered(taken.notificationCount, over: .websocket)
-        let frames = taken.shared.map { [$0] } ?? WebSocketFrames.encode(taken.events)
-        self.connection.send(frames, whenWritten: taken.whenWritten)
+        if let frame = taken.shared {
+            self.connection.sendFrame(frame, whenWritten: taken.whenWritten)
+        } else {
+            self.connection.send(WebSocketFrames.encode(taken.events), whenWritten: taken.whenWritten)
+        }
     }
 }
