@@ -60,15 +60,22 @@ struct WebSocketLiveTests {
         #expect(await socket.next(type: "subscribed") != nil)
         var seen = Seen()
         var cursors: [String: String] = [:]
-        /// Reads notifications until `topic` reaches `seq`.
-        func read(until topic: String, _ seq: Int) async {
-            while seen.seqs[topic]?.last ?? 0 < seq, let message = await socket.next(type: "notification", timeout: .seconds(20)) {
-                guard let notification = message["notification"] as? [String: Any], let topic = notification["topic"] as? String,
-                    let seq = notification["seq"] as? Int
-                else { continue }
-                seen.add(topic: topic, seq: seq)
-                cursors["\(topic):\(seq)"] = message["cursor"] as? String
+        /// Reads messages until `done` says so, noting the notifications among them.
+        func read(until done: ([String: Any]) -> Bool) async {
+            while let message = await socket.next(timeout: .seconds(20)) {
+                if message["type"] as? String == "notification", let notification = message["notification"] as? [String: Any],
+                    let topic = notification["topic"] as? String, let seq = notification["seq"] as? Int
+                {
+                    seen.add(topic: topic, seq: seq)
+                    cursors["\(topic):\(seq)"] = message["cursor"] as? String
+                }
+                if done(message) { return }
             }
+        }
+        /// Reads until `topic` reaches `seq`.
+        func read(until topic: String, _ seq: Int) async {
+            if seen.seqs[topic]?.last ?? 0 >= seq { return }
+            await read { _ in seen.seqs[topic]?.last ?? 0 >= seq }
         }
         /// Publishes `range` to wa one at a time, in the background.
         func publishing(_ range: ClosedRange<Int>) -> Task<Void, any Error> {
@@ -85,9 +92,12 @@ struct WebSocketLiveTests {
         for index in 4...6 { _ = try await SSETests.publish(server, "wb", "\(index)") }
         await read(until: "wb", 6)
         #expect(cursors["wb:6"] == "wa:200,wb:6")
-        // Drop wb while wa's keep arriving: nothing of wb after that.
+        // Drop wb while wa's keep arriving: nothing of wb after that (commands are answered
+        // in order: once the pong is back, the unsubscribe has taken effect).
         let third = publishing(201...300)
         socket.send(#"{"type":"unsubscribe","topics":["wb"]}"#)
+        socket.send(#"{"type":"ping"}"#)
+        await read { $0["type"] as? String == "pong" }
         for index in 7...9 { _ = try await SSETests.publish(server, "wb", "\(index)") }
         try await third.value
         await read(until: "wa", 300)
