@@ -103,13 +103,14 @@ bench_publish() {
     "$BENCH" publish --url "http://127.0.0.1:$port" --topics "$TOPICS" --threads "$LOAD_THREADS" -d "$DURATION" --machine "$@" | grep '^RESULT'
 }
 
-# wrk against the server on PORT with SCRIPT (bench/wrk-*.lua) at C connections, after a
+# wrk against the server on PORT with SCRIPT (bench/wrk-*.lua, and its arguments) at C connections, after a
 # 1 s run not measured (herald-bench warms up for 1 s too): prints the script's RESULT
 # line with wrk's user + system CPU per second of the run appended (client_cpu=).
 wrk_publish() {
     local port=$1 script=$2 c=$3 TIMEFORMAT='%U %S' line cpu
-    wrk -t "$LOAD_THREADS" -c "$c" -d 1s -s "$script" "http://127.0.0.1:$port" > /dev/null
-    { time wrk -t "$LOAD_THREADS" -c "$c" -d "${DURATION}s" --latency -s "$script" "http://127.0.0.1:$port" > "$WORK/wrk.out"; } 2> "$WORK/wrk.time"
+    shift 3
+    wrk -t "$LOAD_THREADS" -c "$c" -d 1s -s "$script" "http://127.0.0.1:$port" -- "$@" > /dev/null
+    { time wrk -t "$LOAD_THREADS" -c "$c" -d "${DURATION}s" --latency -s "$script" "http://127.0.0.1:$port" -- "$@" > "$WORK/wrk.out"; } 2> "$WORK/wrk.time"
     line=$(grep '^RESULT' "$WORK/wrk.out")
     cpu=$(tail -1 "$WORK/wrk.time" | awk -v d="$DURATION" '{ printf "%.2f", ($1 + $2) / d }')
     echo "$line client_cpu=$cpu"
@@ -162,7 +163,7 @@ scenario_publish() {
     read -r pgb_tps pgb_p50 pgb_p99 < <(run_pgbench $BATCH_CONCURRENCY "$ROOT/bench/pgbench-publish-batch.sql")
     pgb_rate=$(( ${pgb_tps%.*} * 100 ))
     hb=$(bench_publish $PORT -c $BATCH_CONCURRENCY --batch 100)
-    if [ $HAVE_WRK = 1 ]; then hwb=$(wrk_publish $PORT "$ROOT/bench/wrk-publish-batch.lua" $BATCH_CONCURRENCY); fi
+    if [ $HAVE_WRK = 1 ]; then hwb=$(wrk_publish $PORT "$ROOT/bench/wrk-publish.lua" $BATCH_CONCURRENCY 100); fi
     stop_herald_all
 
     start_ceiling
@@ -171,7 +172,7 @@ scenario_publish() {
         if [ $HAVE_WRK = 1 ]; then CW[$c]=$(wrk_publish "$CEILING_PORT" "$ROOT/bench/wrk-publish.lua" "$c"); fi
     done
     cb=$(bench_publish "$CEILING_PORT" -c $BATCH_CONCURRENCY --batch 100)
-    if [ $HAVE_WRK = 1 ]; then cwb=$(wrk_publish "$CEILING_PORT" "$ROOT/bench/wrk-publish-batch.lua" $BATCH_CONCURRENCY); fi
+    if [ $HAVE_WRK = 1 ]; then cwb=$(wrk_publish "$CEILING_PORT" "$ROOT/bench/wrk-publish.lua" $BATCH_CONCURRENCY 100); fi
     stop_herald_all
 
     row ""
@@ -211,7 +212,7 @@ scenario_publish() {
     row "| $BATCH_CONCURRENCY | $pgb_rate | $pgb_p50 / $pgb_p99 | $h | $(p50_p99 "$hb") | **$(ratio "$h" "$pgb_rate")** (target ≥ 0.8×) | $p | $(p50_p99 "$cb") | $(ratio "$h" "$p") | $(echo "$hb" | field errors) / $(echo "$cb" | field errors) | $(echo "$hb" | field client_cpu) / $(echo "$cb" | field client_cpu) |"
 
     row ""
-    row "### The same publishes through wrk (an independent client: \`wrk -t $LOAD_THREADS --latency\`, bench/wrk-publish.lua and bench/wrk-publish-batch.lua, a 1 s run first)"
+    row "### The same publishes through wrk (an independent client: \`wrk -t $LOAD_THREADS --latency\`, bench/wrk-publish.lua, a 1 s run first)"
     row ""
     if [ $HAVE_WRK = 0 ]; then
         row "wrk is not installed (apt-get install wrk, or make bench-deps): no wrk rows."
