@@ -115,3 +115,25 @@ public final class LiveSinkState: Sendable {
         return taken
     }
 }
+
+/// A `LiveSink` that keeps its state in a `LiveSinkState`: its positions' bookkeeping
+/// comes from there, the same for every transport.
+public protocol StatefulLiveSink: LiveSink {
+    /// The positions, the inbox and the client's cursor.
+    var state: LiveSinkState { get }
+}
+
+extension StatefulLiveSink {
+    /// Takes the subscription's positions.
+    public func activate(_ positions: Positions) {
+        self.state.activate(positions)
+    }
+
+    /// Gives the positions back.
+    public func deactivate() -> Positions? {
+        self.state.deactivate()
+    }
+
+    /// The positions while it delivers.
+    public var currentPositions: Positions? { self.state.positions }
+}

@@ -6,7 +6,7 @@ import NIOCore
 ///
 /// When the socket is full it does not queue: it leaves direct delivery as an overflow and
 /// the subscription catches up from PostgreSQL at the reader's pace (`LiveSinkState`).
-final class SSELiveSink: LiveSink {
+final class SSELiveSink: StatefulLiveSink {
     let handler: FastPathHandler
     let loop: any EventLoop
     /// The positions, the inbox and the client's cursor.
@@ -22,16 +22,6 @@ final class SSELiveSink: LiveSink {
     func attach(_ inbox: SubscriberInbox) {
         self.state.attach(inbox)
     }
-
-    func activate(_ positions: Positions) {
-        self.state.activate(positions)
-    }
-
-    func deactivate() -> Positions? {
-        self.state.deactivate()
-    }
-
-    var currentPositions: Positions? { self.state.positions }
 
     /// The connection's loop: the hub hands batches over there, in order with everything
     /// else this stream writes there.

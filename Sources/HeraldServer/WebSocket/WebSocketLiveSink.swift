@@ -8,7 +8,7 @@ import NIOCore
 ///
 /// When the socket is full it does not queue: it leaves direct delivery as an overflow and
 /// the subscription catches up from PostgreSQL at the reader's pace (`LiveSinkState`).
-final class WebSocketLiveSink: LiveSink {
+final class WebSocketLiveSink: StatefulLiveSink {
     let connection: WebSocketConnection
     let loop: any EventLoop
     /// The positions, the inbox and (with `ack=auto`) the client's cursor.
@@ -19,16 +19,6 @@ final class WebSocketLiveSink: LiveSink {
         self.loop = loop
         self.state = LiveSinkState(cursors: cursors)
     }
-
-    func activate(_ positions: Positions) {
-        self.state.activate(positions)
-    }
-
-    func deactivate() -> Positions? {
-        self.state.deactivate()
-    }
-
-    var currentPositions: Positions? { self.state.positions }
 
     /// The connection's loop: the hub hands batches over there, in order with everything
     /// else the session writes there.
