@@ -306,7 +306,8 @@ public final class Hub: Sendable {
             let again = self.state.withLock { state -> Bool in
                 guard var feed = state.feeds[topic], feed.id == id else { return false }
                 defer { state.feeds[topic] = feed }
-                feed.handing = false
+                // Only a hand-off of its own: a committed one may have begun meanwhile.
+                if !taken.rows.isEmpty { feed.handing = false }
                 let again = !page.isLast || feed.wokenWhileReading
                 feed.wokenWhileReading = false
                 if !again { feed.reading = false }
