@@ -46,7 +46,6 @@ public final class Hub: Sendable {
     private let state = Mutex(State())
     private let deliveryQueues = Mutex<[ObjectIdentifier: LoopDeliveryQueue]>([:])
     private let overflows = Atomic<Int>(0)
-    private let feedReads = Atomic<Int>(0)
     private let overflowCounter = Counter(label: "herald_subscriber_overflows_total")
     private let reads: AsyncStream<(topic: String, feed: Int)>
     private let readRequests: AsyncStream<(topic: String, feed: Int)>.Continuation
@@ -73,10 +72,6 @@ public final class Hub: Sendable {
 
     /// How many times a subscriber's inbox overflowed (it then caught up from the database).
     public var overflowCount: Int { self.overflows.load(ordering: .relaxed) }
-
-    /// How many times a feed read new rows from PostgreSQL (what this instance committed
-    /// itself needs no read: `deliverCommitted`).
-    public var readCount: Int { self.feedReads.load(ordering: .relaxed) }
 
     /// The number of inboxes registered, counted once per topic.
     public var subscriptionCount: Int { self.state.withLock { $0.feeds.values.reduce(0) { $0 + $1.subscribers.count } } }
@@ -269,7 +264,6 @@ public final class Hub: Sendable {
             else { return }
             let page: NotificationStore.Page
             do {
-                self.feedReads.add(1, ordering: .relaxed)
                 page = try await self.store.read(topic: topic, after: after, limit: self.pageSize)
                 failures = 0
             } catch {

@@ -60,7 +60,7 @@ public final class LiveSinkState: Sendable {
     /// Whether the sink is delivering.
     public var isActive: Bool { self.state.withLock { $0.positions != nil } }
 
-    /// The positions while it delivers (`LiveSink.positions`).
+    /// The positions while it delivers (`LiveSink.currentPositions`).
     public var positions: Positions? { self.state.withLock { $0.positions } }
 
     /// Takes `batch` of `topic` for `sink` and returns what to write, or nil when nothing
