@@ -26,6 +26,8 @@ public final class HeraldInstance: Sendable {
         public var publisher: Publisher.Configuration
         /// Whether `prepare()` applies migrations.
         public var migrate: Bool
+        /// The most catch-up pages being written at once, in rounds (`Hub.pageTurns`).
+        public var catchUpPagesAtOnce = 8
 
         /// Creates a configuration.
         public init(
@@ -106,7 +108,10 @@ public final class HeraldInstance: Sendable {
         self.store = NotificationStore(pool: self.pool)
         self.signals = WakeSignals()
         // Catch-up reads take at most half the read pool: live delivery keeps the rest.
-        let hub = Hub(store: self.store, catchUpConcurrency: max(1, configuration.poolSize / 2), logger: logger)
+        let hub = Hub(
+            store: self.store, catchUpConcurrency: max(1, configuration.poolSize / 2),
+            pagesWrittenAtOnce: configuration.catchUpPagesAtOnce, logger: logger
+        )
         self.hub = hub
         // What this instance commits reaches its own subscribers without a read back.
         self.publisher = Publisher(

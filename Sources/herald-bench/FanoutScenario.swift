@@ -114,7 +114,7 @@ struct FanoutScenario: AsyncParsableCommand {
         if self.machine {
             print(
                 String(
-                    format: "RESULT scenario=%@ transport=%@ subscribers=%d rate=%.0f deliveries_per_s=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f lost=%d client_cpu=%.2f",
+                    format: "RESULT scenario=%@ transport=%@ subscribers=%d rate=%.0f deliveries_per_s=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f lost=%d client_cpu=%.2f storm=%d storm_ready=%d",
                     label, transport.rawValue, ready, self.rate, Double(received) / measuredSeconds, latencies.milliseconds(at: 50),
                     latencies.milliseconds(at: 90), latencies.milliseconds(at: 99), latencies.maxMilliseconds, lost, cpu / wall, self.storm, stormReady
                 )

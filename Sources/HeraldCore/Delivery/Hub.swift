@@ -43,6 +43,10 @@ public final class Hub: Sendable {
     public let clients = ClientDirectory()
     /// The subscriptions' catch-up reads: shared while identical, a few at a time.
     public let catchUpReads: CatchUpReads
+    /// The catch-up pages being written at once, in rounds with a pause between them so
+    /// that the event loops read their sockets meanwhile (`Turns`,
+    /// `Subscription.takePageTurn()`).
+    public let pageTurns: Turns
     private let state = Mutex(State())
     private let deliveryQueues = Mutex<[ObjectIdentifier: LoopDeliveryQueue]>([:])
     private let overflows = Atomic<Int>(0)
@@ -53,13 +57,17 @@ public final class Hub: Sendable {
     private let committedRequests: AsyncStream<[Notification]>.Continuation
 
     /// Creates a hub reading through `store`; its subscriptions run at most
-    /// `catchUpConcurrency` catch-up reads at once (`CatchUpReads`).
+    /// `catchUpConcurrency` catch-up reads at once (`CatchUpReads`) and write at most
+    /// `pagesWrittenAtOnce` pages of them at once, `pauseBetweenPages` after each round
+    /// of that many (`pageTurns`).
     public init(
-        store: NotificationStore, pageSize: Int = 1000, catchUpConcurrency: Int = 4, logger: Logger = Logger(label: "herald.hub")
+        store: NotificationStore, pageSize: Int = 1000, catchUpConcurrency: Int = 4, pagesWrittenAtOnce: Int = 8,
+        pauseBetweenPages: Duration = .milliseconds(1), logger: Logger = Logger(label: "herald.hub")
     ) {
         self.store = store
         self.pageSize = pageSize
         self.catchUpReads = CatchUpReads(store: store, maximumConcurrent: catchUpConcurrency)
+        self.pageTurns = Turns(maximum: pagesWrittenAtOnce, pause: pauseBetweenPages)
         self.logger = logger
         (self.reads, self.readRequests) = AsyncStream.makeStream(of: (topic: String, feed: Int).self)
         (self.committed, self.committedRequests) = AsyncStream.makeStream(

@@ -70,7 +70,8 @@ public final class Subscription {
     private var isDirect = false
     private var catchUpTurn = 0
     private var readFailures = 0
-    /// The next page of a topic being caught up, read while the current one is sent.
+    /// The next page of a topic being caught up, read while the current one is sent (a
+    /// read other subscribers may share: dropped, never cancelled).
     private var prefetch: (topic: String, after: Int64, page: Task<CatchUpReads.Page, any Error>)?
     private var isClosed = false
     /// Events owed before anything else (the resets of a start).
@@ -78,6 +79,8 @@ public final class Subscription {
     /// Topics an admin replayed while subscribed: acks on them count only up to what was
     /// delivered since (`acknowledgeable`).
     private var replayed: Set<String> = []
+    /// The turn the page of history `next()` returned holds until it is written.
+    private var pageTurn: Turn?
 
     /// Creates a subscription with no topics yet.
     public init(
@@ -185,7 +188,8 @@ public final class Subscription {
     /// Ends the subscription: it leaves the hub, and `next()` returns `.closed`.
     public func close() {
         self.isClosed = true
-        self.prefetch?.page.cancel()
+        self.pageTurn?.end()
+        self.pageTurn = nil
         self.prefetch = nil
         self.inbox.close()
         self.hub.unregister(self.inbox, topics: self.positions.topics)
@@ -194,8 +198,19 @@ public final class Subscription {
         self.phases = [:]
     }
 
-    /// The next thing to deliver, waiting until there is one.
+    /// The turn (`Hub.pageTurns`) the page of history `next()` just returned holds, if it
+    /// was one: the transport ends it once its event loop has written the page, before it
+    /// waits for a full socket. Not taken, it ends at the next call of `next()`.
+    public func takePageTurn() -> Turn? {
+        defer { self.pageTurn = nil }
+        return self.pageTurn
+    }
+
+    /// The next thing to deliver, waiting until there is one. A page of history waits for
+    /// a turn (`takePageTurn()`).
     public func next() async -> Next {
+        self.pageTurn?.end()
+        self.pageTurn = nil
         while true {
             if self.isClosed { return .closed }
             if !self.owed.isEmpty {
@@ -207,6 +222,8 @@ public final class Subscription {
                 let live = Set(self.positions.topics.filter { if case .live = self.phases[$0] { true } else { false } })
                 if let item = self.inbox.poll(topics: live), let next = self.handle(item) { return next }
                 if let events = await self.catchUp(topic), !events.isEmpty { return .events(events) }
+                self.pageTurn?.end()
+                self.pageTurn = nil
                 continue
             }
             if !self.isDirect, let sink = self.sink, !self.positions.topics.isEmpty {
@@ -265,10 +282,7 @@ public final class Subscription {
         }
         self.reclaimFromSink()
         guard let position = self.positions[replay.topic] else { return nil }
-        if self.prefetch?.topic == replay.topic {
-            self.prefetch?.page.cancel()
-            self.prefetch = nil
-        }
+        if self.prefetch?.topic == replay.topic { self.prefetch = nil }
         // Everything the hub handed out so far reached `position` (or is queued, or counted
         // as dropped): catching up from the replay position covers it.
         var joinFrom = position
@@ -305,9 +319,10 @@ public final class Subscription {
         return nil
     }
 
-    /// Reads one page of `topic` from PostgreSQL; joins the live notifications when the
-    /// page is short and covers `joinFrom`. Returns nil when the read failed (it waits a
-    /// little first, so a database outage does not spin).
+    /// Reads one page of `topic` from PostgreSQL and takes a turn to deliver it
+    /// (`pageTurn`); joins the live notifications when the page is short and covers
+    /// `joinFrom`. Returns nil when the read failed (it waits a little first, so a database
+    /// outage does not spin).
     private func catchUp(_ topic: String) async -> [Event]? {
         guard case .catchingUp(let joinFrom) = self.phases[topic], let position = self.positions[topic] else { return [] }
         let pageSize = self.hub.pageSize
@@ -321,7 +336,6 @@ public final class Subscription {
                 page = try await prefetch.page.value
             } else {
                 isFresh = true
-                self.prefetch?.page.cancel()
                 self.prefetch = nil
                 page = try await self.hub.catchUpReads.read(topic: topic, after: position, limit: pageSize)
             }
@@ -334,9 +348,12 @@ public final class Subscription {
         // More follows: read the next page while this one is being sent.
         let rows = page.notifications
         if !page.isLast, let last = rows.last {
-            let reads = self.hub.catchUpReads
-            self.prefetch = (topic, last.seq, Task { try await reads.read(topic: topic, after: last.seq, limit: pageSize) })
+            self.prefetch = (topic, last.seq, self.hub.catchUpReads.start(topic: topic, after: last.seq, limit: pageSize))
         }
+        // Making the page into events and writing them waits for a turn (`Hub.pageTurns`):
+        // the subscribers that shared this read all have it now, and would otherwise queue
+        // that work on the event loops together.
+        self.pageTurn = await self.hub.pageTurns.take()
         // The topic may have been unsubscribed or restarted while reading.
         guard self.positions[topic] == position else { return [] }
         var events: [Event] = []
@@ -346,7 +363,9 @@ public final class Subscription {
             self.positions.set(topic, purged.resumedAfter, version: self.positions.versions[topic] ?? 0)
             events.append(.reset(purged, cursor: self.positions.cursorText))
         }
-        for encoded in rows { self.positions.accept(encoded, now: nil, into: &events) }
+        // A kept or prefetched page was read a moment ago: what expired since is left out.
+        let now = PostgresTimestamp.now
+        for encoded in rows { self.positions.accept(encoded, now: now, into: &events) }
         if isFresh, page.isLast, rows.isEmpty, let reached = self.positions[topic], reached < joinFrom {
             // Nothing is retained up to what the hub handed out (all committed before this
             // read began): those seqs expired.

@@ -72,6 +72,9 @@ struct SSERoutes: Sendable {
         while true {
             switch await subscription.next() {
             case .events(let events):
+                // A page of history's turn (`Hub.pageTurns`) ends before the write: the writer
+                // returns only once HTTP/2's flow control lets it, which a slow reader holds up.
+                subscription.takePageTurn()?.end()
                 try await writer.write(SSEChunk.unframed(SSEEncoding.encode(events)))
                 HeraldMetrics.delivered(events.count(where: \.isNotification), over: .sse)
                 if let client { policy.delivered(client: client, subscription.marks(events.map(\.position))) }

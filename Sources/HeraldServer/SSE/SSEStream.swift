@@ -111,7 +111,12 @@ final class SSEStream: Sendable {
             case .closed:
                 return
             }
-            self.loop.execute { [written] in self.handler.writeChunk(buffer, whenWritten: written) }
+            // A page of history holds a turn until the loop has written it (`Hub.pageTurns`).
+            let turn = subscription.takePageTurn()
+            self.loop.execute { [written] in
+                self.handler.writeChunk(buffer, whenWritten: written)
+                turn?.end()
+            }
             // The socket is full (a slow reader): wait, so the inbox fills and the
             // subscription falls back to reading PostgreSQL at the reader's pace.
             if !self.handler.isWritable {

@@ -91,7 +91,7 @@ final class WebSocketSession: Sendable {
                     let (policy, marks) = (self.routes.subscriptions.policy, subscription.marks(delivered))
                     written = { policy.delivered(client: client, marks) }
                 }
-                await self.send(WebSocketFrames.encode(events), whenWritten: written)
+                await self.send(WebSocketFrames.encode(events), whenWritten: written, turn: subscription.takePageTurn())
             case .message(let message):
                 if let outgoing = message as? Outgoing {
                     await self.send([outgoing.frame])
@@ -195,10 +195,14 @@ final class WebSocketSession: Sendable {
     }
 
     /// Writes text frames on the event loop; waits while the socket is full. `whenWritten`
-    /// runs once the socket has taken them.
-    private func send(_ frames: [ByteBuffer], whenWritten: (@Sendable () -> Void)? = nil) async {
+    /// runs once the socket has taken them; `turn` (a page of history's, `Hub.pageTurns`)
+    /// ends once the loop has written them.
+    private func send(_ frames: [ByteBuffer], whenWritten: (@Sendable () -> Void)? = nil, turn: Turn? = nil) async {
         guard !frames.isEmpty else { return }
-        self.loop.execute { self.connection.send(frames, whenWritten: whenWritten) }
+        self.loop.execute {
+            self.connection.send(frames, whenWritten: whenWritten)
+            turn?.end()
+        }
         if !self.connection.isWritable {
             await withCheckedContinuation { continuation in
                 self.loop.execute { self.connection.whenWritable(continuation) }

@@ -85,6 +85,12 @@ final class RawWebSocket: Sendable {
         return descriptor
     }
 
+    /// Bytes received and not read yet.
+    var unreadBytes: Int {
+        var count: Int32 = 0
+        return ioctl(self.descriptor, UInt(FIONREAD), &count) == 0 ? Int(count) : 0
+    }
+
     /// Sends bytes as they are (no framing).
     func sendRaw(_ bytes: [UInt8]) {
         Self.write(self.descriptor, bytes)
