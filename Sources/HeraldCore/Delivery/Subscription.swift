@@ -188,8 +188,7 @@ public final class Subscription {
     /// Ends the subscription: it leaves the hub, and `next()` returns `.closed`.
     public func close() {
         self.isClosed = true
-        self.pageTurn?.end()
-        self.pageTurn = nil
+        self.endPageTurn()
         self.prefetch = nil
         self.inbox.close()
         self.hub.unregister(self.inbox, topics: self.positions.topics)
@@ -206,11 +205,16 @@ public final class Subscription {
         return self.pageTurn
     }
 
+    /// Gives back the turn of a page of history not taken by the transport, if any.
+    private func endPageTurn() {
+        self.pageTurn?.end()
+        self.pageTurn = nil
+    }
+
     /// The next thing to deliver, waiting until there is one. A page of history waits for
     /// a turn (`takePageTurn()`).
     public func next() async -> Next {
-        self.pageTurn?.end()
-        self.pageTurn = nil
+        self.endPageTurn()
         while true {
             if self.isClosed { return .closed }
             if !self.owed.isEmpty {
@@ -222,8 +226,7 @@ public final class Subscription {
                 let live = Set(self.positions.topics.filter { if case .live = self.phases[$0] { true } else { false } })
                 if let item = self.inbox.poll(topics: live), let next = self.handle(item) { return next }
                 if let events = await self.catchUp(topic), !events.isEmpty { return .events(events) }
-                self.pageTurn?.end()
-                self.pageTurn = nil
+                self.endPageTurn()
                 continue
             }
             if !self.isDirect, let sink = self.sink, !self.positions.topics.isEmpty {
