@@ -11,7 +11,11 @@
   outcome is unknown, and fuzz.py reports them.
 - `filter_failure` drops the "schema-valid request rejected" failures (positive_data_acceptance)
   that are right by docs/api.md but that no schema can express, each for a stated reason; it
-  keeps every other failure. Each dropped one is logged too, and fuzz.py counts them.
+  keeps every other failure. It also drops a "schema-violating request accepted" failure
+  (negative_data_rejection) whose request, as sent, is valid: a negative case's boolean
+  `false` for `topics` goes out as `topics=false`, a valid topic name, and an empty object
+  for `limit` as nothing, so the server rightly accepts it. Each dropped one is logged too,
+  and fuzz.py counts them.
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ import json
 import math
 import os
 import threading
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import jsonschema
 import schemathesis
+import yaml
 
 WAIT_CAP = float(os.environ.get("HERALD_FUZZ_WAIT_CAP", "1"))
 LOG_PATH = os.environ.get("HERALD_FUZZ_LOG")
@@ -158,12 +166,77 @@ def _excused_rejection(case, response) -> str | None:
     return None
 
 
+_SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+_spec_cache: dict = {}
+
+
+def _spec() -> dict:
+    if not _spec_cache:
+        _spec_cache.update(yaml.safe_load(_SPEC_PATH.read_text()))
+    return _spec_cache
+
+
+def _resolved(node: dict) -> dict:
+    """`node` with its `$ref` (into this document) followed."""
+    while isinstance(node, dict) and "$ref" in node:
+        target = _spec()
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _query_value(raw: str, schema: dict):
+    """A query parameter's value as its schema reads it (form style, arrays comma-separated)."""
+    kind = schema.get("type")
+    if kind == "array":
+        return raw.split(",")
+    if kind == "integer":
+        return int(raw)
+    if kind == "number":
+        return float(raw)
+    if kind == "boolean":
+        return {"true": True, "false": False}[raw]
+    return raw
+
+
+def _query_valid_as_sent(case, request) -> bool:
+    """Whether the request's query, as sent, satisfies the operation's query parameters, for
+    an operation whose only inputs are query parameters (nothing else can be the invalid part)."""
+    path_item = _spec()["paths"].get(case.operation.path, {})
+    operation = path_item.get(case.method.lower(), {})
+    parameters = [_resolved(p) for p in path_item.get("parameters", []) + operation.get("parameters", [])]
+    if "requestBody" in operation or request.body or any(p.get("in") != "query" for p in parameters):
+        return False
+    query = {p["name"]: p for p in parameters}
+    sent = parse_qs(urlsplit(request.url).query, keep_blank_values=True)
+    if any(name not in query or len(values) != 1 for name, values in sent.items()):
+        return False
+    for name, parameter in query.items():
+        if name not in sent:
+            if parameter.get("required"):
+                return False
+            continue
+        schema = parameter.get("schema", {})
+        try:
+            value = _query_value(sent[name][0], _resolved(schema))
+            jsonschema.validate(value, {**schema, "components": _spec()["components"]})
+        except (ValueError, KeyError, jsonschema.ValidationError):
+            return False
+    return True
+
+
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
-    if getattr(failure, "code", None) != "ST202" or response is None:
+    code = getattr(failure, "code", None)
+    if code == "ST201" and response is not None and _query_valid_as_sent(case, response.request):
+        reason = "schema-violating case accepted, rightly: valid as sent (query)"
+        _write({"dropped": reason, "method": response.request.method, "url": response.request.url})
+        return False
+    if code != "ST202" or response is None:
         return True
     reason = _excused_rejection(case, response)
     if reason is None:
         return True
-    _write({"dropped": reason, "method": response.request.method, "url": response.request.url})
+    _write({"dropped": f"schema-valid request rejected, rightly: {reason}", "method": response.request.method, "url": response.request.url})
     return False
