@@ -172,4 +172,55 @@ struct SSETests {
         defer { stream.close() }
         #expect(stream.status == 200)
     }
+
+    @Test("a stream's connection ignores what its client sends (no request is served from it), and its end closes the chunked body")
+    func streamConnectionIsTheStreams() async throws {
+        let server = try await TestServer.start()
+        var stopped = false
+        defer { if !stopped { Task { await server.stop() } } }
+        let client = try await RawWebSocket.open(port: server.port)
+        defer { client.close() }
+        client.sendRaw(Array("GET /v1/sse?topics=raw HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        let head = try #require(await client.receive(until: "id: raw:0"))
+        #expect(head.hasPrefix("HTTP/1.1 200"))
+        #expect(head.lowercased().contains("transfer-encoding: chunked"))
+        _ = try await Self.publish(server, "raw", "1")
+        let first = try #require(await client.receive(until: "id: raw:1"))
+        // Not HTTP, then a whole publish request: neither is parsed or answered.
+        client.sendRaw(Array("\u{1}garbage\r\n\r\nPOST /v1/topics/raw/notifications HTTP/1.1\r\nHost: x\r\n".utf8))
+        client.sendRaw(Array("Content-Type: application/json\r\nContent-Length: 10\r\n\r\n{\"data\":2}".utf8))
+        _ = try await Self.publish(server, "raw", "3")
+        let later = try #require(await client.receive(until: "id: raw:2"))
+        #expect(!later.contains("HTTP/1.1"), "\(later)")
+        #expect(try await TestDatabase(url: server.databaseURL).seqs("raw") == [1, 2])
+        // Graceful shutdown ends the stream: the last chunk, then the connection closes.
+        stopped = true
+        await server.stop()
+        let (rest, closed) = await client.readUntilClosed(timeout: 10)
+        #expect(closed)
+        // The whole body is well-formed chunks, and ends with the last chunk.
+        let whole = head + first + later + String(decoding: rest, as: UTF8.self)
+        let body = try #require(whole.range(of: "\r\n\r\n")).upperBound
+        let chunks = try #require(Self.chunks(Array(whole[body...].utf8)), "\(whole)")
+        #expect(chunks.last == "", "the body did not end with the last chunk")
+        #expect(chunks.joined().contains("id: raw:2\nevent: message\ndata: "))
+    }
+
+    /// The data of each chunk of a chunked body (the last one empty), or nil if it is not
+    /// framed as chunks exactly to its end.
+    static func chunks(_ body: [UInt8]) -> [String]? {
+        var chunks: [String] = []
+        var index = 0
+        while index < body.count {
+            guard let lineEnd = body[index...].firstIndex(of: UInt8(ascii: "\r")),
+                let size = Int(String(decoding: body[index..<lineEnd], as: UTF8.self), radix: 16)
+            else { return nil }
+            let start = lineEnd + 2
+            guard start + size + 2 <= body.count, body[start + size] == UInt8(ascii: "\r") else { return nil }
+            chunks.append(String(decoding: body[start..<start + size], as: UTF8.self))
+            index = start + size + 2
+            if size == 0 { return index == body.count ? chunks : nil }
+        }
+        return nil
+    }
 }

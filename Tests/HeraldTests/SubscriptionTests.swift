@@ -1,5 +1,5 @@
 import Foundation
-import HeraldCore
+@testable import HeraldCore
 import HeraldServer
 import NIOCore
 import Synchronization
@@ -147,6 +147,89 @@ struct HeartbeatTests {
         #expect(silentNext.isClosed)
         for subscription in [direct, queued, silent] { subscription.close() }
     }
+
+    @Test("a driven subscription keeps no task while its sink delivers: a message, the sink leaving and closing each wake a new one, in order")
+    func drivenParksWhileDirect() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let instance = server.instance
+        for index in 1...2 { _ = try await SSETests.publish(server, "park", "\(index)") }
+        let sink = HeldSink()
+        let subscription = Subscription(hub: instance.hub, policy: CursorPolicy(store: instance.store, cursors: nil), clientID: nil, sink: sink)
+        try await subscription.subscribe(["park"], after: try Cursor.parse("park:0"))
+        let inbox = subscription.inbox
+        // What each call of the driver's `deliver` got, and what woke its task: a new task
+        // takes the task-local values of whoever started it.
+        struct Call {
+            var what: String
+            var wokenBy: String
+        }
+        let calls = Mutex<[Call]>([])
+        let inCall = Atomic<Int>(0)
+        let overlapped = Atomic<Bool>(false)
+        let deliver: @Sendable (Subscription, Subscription.Next) async -> Bool = { _, next in
+            if inCall.add(1, ordering: .relaxed).newValue > 1 { overlapped.store(true, ordering: .relaxed) }
+            defer { inCall.subtract(1, ordering: .relaxed) }
+            let what: String
+            switch next {
+            case .events(let events):
+                let seqs = events.compactMap { event -> Int64? in
+                    if case .notification(let encoded, _) = event { encoded.seq } else { nil }
+                }
+                what = "events \(seqs)"
+            case .message(let message): what = "message \(message)"
+            case .heartbeat: what = "heartbeat"
+            case .closed: what = "closed"
+            }
+            calls.withLock { $0.append(Call(what: what, wokenBy: WokenBy.name)) }
+            // Some work that suspends, as a transport's write does.
+            try? await Task.sleep(for: .milliseconds(5))
+            return what != "closed"
+        }
+        SubscriptionDriver.start(subscription, deliver: deliver)
+        func waitFor(_ count: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while calls.withLock({ $0.count }) < count, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            try #require(calls.withLock { $0.count } >= count, "\(calls.withLock { $0.map(\.what) })")
+        }
+        // Parked: the sink delivers, and no task waits.
+        func waitForParked() async throws {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !inbox.isParked, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            try #require(inbox.isParked, "the subscription never parked")
+            try #require(sink.positions.withLock { $0 } != nil, "parked while the sink does not deliver")
+        }
+        try await waitFor(1)
+        try await waitForParked()
+        // Live delivery goes to the sink; the first task has ended. A message wakes a new one.
+        _ = try await SSETests.publish(server, "park", "3")
+        let deadline = ContinuousClock.now + .seconds(10)
+        while sink.heldSeqs != [3], ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(sink.heldSeqs == [3])
+        WokenBy.$name.withValue("message") { inbox.post("hello") }
+        try await waitFor(2)
+        // The sink leaves, having written nothing: 3 is read again from PostgreSQL.
+        try await waitForParked()
+        WokenBy.$name.withValue("leaving") {
+            inbox.leaveDirect(sink, positions: sink.positions.withLock { $0 }, overflowed: "park", through: 3)
+        }
+        sink.positions.withLock { $0 = nil }
+        try await waitFor(3)
+        try await waitForParked()
+        WokenBy.$name.withValue("closing") { inbox.close() }
+        try await waitFor(4)
+        let seen = calls.withLock { $0 }
+        #expect(seen.map(\.what) == ["events [1, 2]", "message hello", "events [3]", "closed"])
+        // Each came from a new task, started by what woke it: none waited while the sink delivered.
+        #expect(seen.map(\.wokenBy) == ["nobody", "message", "leaving", "closing"])
+        let overlapping = overlapped.load(ordering: .relaxed)
+        #expect(!overlapping, "two tasks delivered at once")
+    }
+}
+
+/// What started the task a `SubscriptionDriver` delivers from (test only).
+enum WokenBy {
+    @TaskLocal static var name = "nobody"
 }
 
 extension Subscription.Next {

@@ -11,6 +11,9 @@ public enum SSEChunk {
     /// Bytes of the size line: eight hexadecimal digits and CRLF.
     static let sizeLineLength = 10
 
+    /// The last chunk, which ends the body.
+    public static let last = ByteBuffer(staticString: "0\r\n\r\n")
+
     /// A buffer holding what `write` writes, as one chunk; `capacity` is a size hint.
     public static func framed(capacity: Int = 64, _ write: (inout ByteBuffer) -> Void) -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: capacity + Self.overhead)

@@ -25,13 +25,28 @@ public final class SubscriberInbox: Sendable {
         case closed
     }
 
+    /// Who waits for what the inbox gets next.
+    private enum Waiter {
+        /// The subscription's task, suspended in `take()`.
+        case task(CheckedContinuation<Void, Never>)
+        /// No task: the driver starts one (`park`).
+        case parked(SubscriptionDriver)
+
+        func wake() {
+            switch self {
+            case .task(let continuation): continuation.resume()
+            case .parked(let driver): driver.resume()
+            }
+        }
+    }
+
     private struct State {
         var notifications: Deque<EncodedNotification> = []
         var overflowed: [String: Int64] = [:]
         var messages: Deque<any Sendable> = []
         var heartbeatDue = false
         var isClosed = false
-        var waiter: CheckedContinuation<Void, Never>?
+        var waiter: Waiter?
         /// Where live notifications go while delivery is direct.
         var sink: (any LiveSink)?
         /// Positions a sink handed back when it left.
@@ -39,6 +54,12 @@ public final class SubscriberInbox: Sendable {
         /// Per topic, the highest seq handed to the sink: what it was sent may still be
         /// on its way to its thread when it leaves.
         var sentToSink: [String: Int64] = [:]
+
+        /// Whether `take()` has something to return now.
+        var isReady: Bool {
+            self.isClosed || !self.overflowed.isEmpty || !self.messages.isEmpty || !self.notifications.isEmpty
+                || self.heartbeatDue
+        }
     }
 
     /// The most notifications it holds.
@@ -194,13 +215,30 @@ public final class SubscriberInbox: Sendable {
             if let item = self.poll(topics: nil) { return item }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = self.state.withLock { state -> Bool in
-                    let ready = state.isClosed || !state.overflowed.isEmpty || !state.messages.isEmpty
-                        || !state.notifications.isEmpty || state.heartbeatDue
-                    if !ready { state.waiter = continuation }
-                    return ready
+                    if !state.isReady { state.waiter = .task(continuation) }
+                    return state.isReady
                 }
                 if resumeNow { continuation.resume() }
             }
+        }
+    }
+
+    /// Instead of `take()`: if nothing is there, `driver` waits in place of a task, and
+    /// resumes (starting a task) once something comes; returns whether it waits. After
+    /// `true`, the caller's task leaves the subscription alone: the driver's next task may
+    /// already run.
+    func park(_ driver: SubscriptionDriver) -> Bool {
+        self.state.withLock { state in
+            guard !state.isReady else { return false }
+            state.waiter = .parked(driver)
+            return true
+        }
+    }
+
+    /// Whether a driver waits in place of a task (`park`).
+    var isParked: Bool {
+        self.state.withLock { state in
+            if case .parked = state.waiter { true } else { false }
         }
     }
 
@@ -250,11 +288,11 @@ public final class SubscriberInbox: Sendable {
 
     /// Applies `change` and wakes the waiting taker if it changed something.
     private func wake(_ change: (inout State) -> Bool) {
-        let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let waiter = self.state.withLock { state -> Waiter? in
             guard change(&state) else { return nil }
             defer { state.waiter = nil }
             return state.waiter
         }
-        waiter?.resume()
+        waiter?.wake()
     }
 }

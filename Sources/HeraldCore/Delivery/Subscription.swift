@@ -11,7 +11,8 @@ import HeraldPostgres
 /// PostgreSQL for that topic, and rejoins. Reconnects, slow readers and late joiners are
 /// all this one mechanism.
 ///
-/// A subscription belongs to the one task that calls `next()`; others talk to it through
+/// A subscription belongs to the one task that calls `next()` (or to its
+/// `SubscriptionDriver`, whose tasks take turns); others talk to it through
 /// `inbox.post(_:)`, whose messages `next()` hands back. A transport that can write to its
 /// connection from any thread may pass a `LiveSink`: while every topic is live and nothing
 /// is queued, `next()` lets the sink deliver live notifications directly and only wakes
@@ -214,6 +215,13 @@ public final class Subscription {
     /// The next thing to deliver, waiting until there is one. A page of history waits for
     /// a turn (`takePageTurn()`).
     public func next() async -> Next {
+        guard let result = await self.next(parking: nil) else { preconditionFailure("parked without a driver") }
+        return result
+    }
+
+    /// `next()`, or nil when it parked with `driver` instead of waiting: while the sink
+    /// delivers (or there are no topics) and nothing is pending (`SubscriptionDriver`).
+    func next(parking driver: SubscriptionDriver?) async -> Next? {
         self.endPageTurn()
         while true {
             if self.isClosed { return .closed }
@@ -232,6 +240,7 @@ public final class Subscription {
             if !self.isDirect, let sink = self.sink, !self.positions.topics.isEmpty {
                 self.isDirect = self.inbox.enterDirect(sink, positions: self.positions)
             }
+            if let driver, self.isDirect || self.positions.topics.isEmpty, self.inbox.park(driver) { return nil }
             if let next = self.handle(await self.inbox.take()) { return next }
         }
     }

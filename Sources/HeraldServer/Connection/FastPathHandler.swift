@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 
 /// Herald's two hottest endpoints, served at the channel-handler level: a single publish
 /// (`POST /v1/topics/{topic}/notifications`) and Server-Sent Events (`GET /v1/sse`).
@@ -98,6 +99,9 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     // MARK: - Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // A stream's connection parses nothing more (its HTTP decoder left the pipeline, and
+        // may hand over what it still held): what the client sends is ignored, unread.
+        if case .streaming = self.state { return }
         self.process(self.unwrapInboundIn(data), context: context)
     }
 
@@ -366,25 +370,20 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
         if self.quiescing { stream.end() }
     }
 
-    /// Writes a chunk of the stream's body, already framed (`SSEEncoding`), straight
-    /// below the HTTP encoder (on the event loop); `whenWritten` runs once the socket has
-    /// taken it (not if the connection fails first).
+    /// Writes a chunk of the stream's body, already framed (`SSEEncoding`), straight to the
+    /// connection (on the event loop; `beginStream` took the HTTP handlers out of the
+    /// way); `whenWritten` runs once the socket has taken it (not if the connection fails
+    /// first).
     func writeChunk(_ chunk: ByteBuffer, whenWritten: (@Sendable () -> Void)? = nil) {
         guard let context = self.context else { return }
-        if self.encoderContext == nil {
-            self.encoderContext = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
-        }
-        guard let encoderContext = self.encoderContext else { return }
         guard let whenWritten else {
-            encoderContext.writeAndFlush(NIOAny(IOData.byteBuffer(chunk)), promise: nil)
+            context.writeAndFlush(NIOAny(IOData.byteBuffer(chunk)), promise: nil)
             return
         }
         let promise = context.eventLoop.makePromise(of: Void.self)
         promise.futureResult.whenSuccess { whenWritten() }
-        encoderContext.writeAndFlush(NIOAny(IOData.byteBuffer(chunk)), promise: promise)
+        context.writeAndFlush(NIOAny(IOData.byteBuffer(chunk)), promise: promise)
     }
-
-    private var encoderContext: ChannelHandlerContext?
 
     /// Starts the stream's response: its head, then `first`, a framed chunk (on the
     /// event loop). From now on the connection is the stream's.
@@ -393,8 +392,10 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
         var head = head
         if let current = self.current { head.headerFields[RequestLog.requestID] = current.id }
         self.finish(status: head.status.code)
-        // One flush for both: the chunk's flush sends the head too.
+        // The head goes through the HTTP encoder (into the channel's pending writes); one
+        // flush, the chunk's, sends both.
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        self.leaveHTTP(context)
         self.writeChunk(first)
         self.decideHandOff(stream: true)
         // The client left while the stream was being set up: end it now, not at the
@@ -407,10 +408,27 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
         self.resumeReading()
     }
 
+    /// Takes the connection's HTTP/1 handlers out of its pipeline: nothing more is parsed
+    /// from a stream's connection, and its chunks are written framed. An idle stream keeps
+    /// about 3 KiB less (docs/performance.md). Hummingbird's own end of the pipeline stays
+    /// (it only sees the connection close).
+    private func leaveHTTP(_ context: ChannelHandlerContext) {
+        let pipeline = context.pipeline.syncOperations
+        func remove<Handler: RemovableChannelHandler>(_ type: Handler.Type) {
+            guard let found = try? pipeline.context(handlerType: type) else { return }
+            pipeline.removeHandler(context: found, promise: nil)
+        }
+        remove(ConnectionTimeoutHandler.self)
+        remove(HTTP1ToHTTPServerCodec.self)
+        remove(HTTPConnectionStateHandler.self)
+        remove(HTTPResponseEncoder.self)
+        remove(ByteToMessageHandler<HTTPRequestDecoder>.self)
+    }
+
     /// The stream ended: finish the response and close (on the event loop).
     func endStream() {
         guard let context = self.context else { return }
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        context.writeAndFlush(NIOAny(IOData.byteBuffer(SSEChunk.last)), promise: nil)
         context.close(promise: nil)
     }
 

@@ -11,10 +11,12 @@ import Synchronization
 /// `event:` and one `data:` line; a reset is the event `herald.reset`; a `: keep-alive`
 /// comment goes out every heartbeat. `Last-Event-ID` resumes exactly after that cursor
 /// (and acknowledges it). With a client id, every event written is recorded as that
-/// client's cursor (coalesced, about a second late at most). A task drives the
-/// subscription and hands whole batches to the connection's event loop; it waits while
-/// the socket is full. On graceful shutdown (or when the client goes) the stream ends:
-/// `EventSource` reconnects, elsewhere if need be, and resumes.
+/// client's cursor (coalesced, about a second late at most). Live notifications are
+/// written by the stream's `SSELiveSink` on the event loop; the rest (catch-up pages,
+/// resets, the end) by a task of its `SubscriptionDriver`, which exists only while there
+/// is such work and waits while the socket is full. On graceful shutdown (or when the
+/// client goes) the stream ends: `EventSource` reconnects, elsewhere if need be, and
+/// resumes.
 final class SSEStream: Sendable {
     let handler: FastPathHandler
     let loop: any EventLoop
@@ -74,56 +76,56 @@ final class SSEStream: Sendable {
         // The stream may live for days: deliver from a task of its own, started fresh.
         // A task keeps the memory its deepest await needed until it ends, and setting the
         // subscription up (database queries) needs far more than waiting for the next
-        // event does; this task ends now and gives that memory back.
-        let handOver = HandOver(subscription)
+        // event does; this task ends now and gives that memory back. While the sink
+        // delivers, no task waits at all (`SubscriptionDriver`).
         HeraldMetrics.connection(.sse, by: 1)
         HeraldMetrics.subscriber(.sse, by: 1)
-        Task {
-            let subscription = handOver.take()
-            await self.deliver(subscription, client: client)
+        SubscriptionDriver.start(subscription) { subscription, next in
+            await self.deliver(next, of: subscription, client: client, admission: admission)
+        }
+    }
+
+    /// Delivers what `next()` returned; returns whether to go on.
+    private func deliver(
+        _ next: Subscription.Next, of subscription: Subscription, client: String?, admission: StreamAdmission?
+    ) async -> Bool {
+        let buffer: ByteBuffer
+        var written: (@Sendable () -> Void)? = nil
+        switch next {
+        case .events(let events):
+            buffer = SSEEncoding.encode(events)
+            HeraldMetrics.delivered(events.count(where: \.isNotification), over: .sse)
+            // The client's cursor moves once the write is done, not when it is handed over.
+            if let client {
+                let (policy, marks) = (self.routes.subscriptions.policy, subscription.marks(events.map(\.position)))
+                written = { policy.delivered(client: client, marks) }
+            }
+        case .heartbeat:
+            buffer = SSEEncoding.keepAlive()
+        case .message:
+            return true
+        case .closed:
             HeraldMetrics.connection(.sse, by: -1)
             HeraldMetrics.subscriber(.sse, by: -1)
             subscription.close()
             self.expiry.withLock { $0?.cancel() }
             admission?.release()
             self.loop.execute { self.handler.endStream() }
+            return false
         }
-    }
-
-    private func deliver(_ subscription: Subscription, client: String?) async {
-        let policy = self.routes.subscriptions.policy
-        while true {
-            let buffer: ByteBuffer
-            var written: (@Sendable () -> Void)? = nil
-            switch await subscription.next() {
-            case .events(let events):
-                buffer = SSEEncoding.encode(events)
-                HeraldMetrics.delivered(events.count(where: \.isNotification), over: .sse)
-                // The client's cursor moves once the write is done, not when it is handed over.
-                if let client {
-                    let marks = subscription.marks(events.map(\.position))
-                    written = { policy.delivered(client: client, marks) }
-                }
-            case .heartbeat:
-                buffer = SSEEncoding.keepAlive()
-            case .message:
-                continue
-            case .closed:
-                return
-            }
-            // A page of history holds a turn until the loop has written it (`Hub.pageTurns`).
-            let turn = subscription.takePageTurn()
-            self.loop.execute { [written] in
-                self.handler.writeChunk(buffer, whenWritten: written)
-                turn?.end()
-            }
-            // The socket is full (a slow reader): wait, so the inbox fills and the
-            // subscription falls back to reading PostgreSQL at the reader's pace.
-            if !self.handler.isWritable {
-                await withCheckedContinuation { continuation in
-                    self.loop.execute { self.handler.whenWritable(continuation) }
-                }
+        // A page of history holds a turn until the loop has written it (`Hub.pageTurns`).
+        let turn = subscription.takePageTurn()
+        self.loop.execute { [written] in
+            self.handler.writeChunk(buffer, whenWritten: written)
+            turn?.end()
+        }
+        // The socket is full (a slow reader): wait, so the inbox fills and the
+        // subscription falls back to reading PostgreSQL at the reader's pace.
+        if !self.handler.isWritable {
+            await withCheckedContinuation { continuation in
+                self.loop.execute { self.handler.whenWritable(continuation) }
             }
         }
+        return true
     }
 }

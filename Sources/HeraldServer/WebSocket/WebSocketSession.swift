@@ -6,7 +6,8 @@ import Synchronization
 /// sends, and everything written back, in order.
 ///
 /// `WebSocketConnection` (the channel handler) posts each text frame to the
-/// subscription's inbox as a `WebSocketCommand`; one task takes the subscription's events
+/// subscription's inbox as a `WebSocketCommand`; one task at a time (a
+/// `SubscriptionDriver`'s, none while the connection idles) takes the subscription's events
 /// and those commands in turn and writes the answers through the handler on the event
 /// loop, waiting while the socket is full (the inbox then fills, and the subscription
 /// falls back to reading PostgreSQL at the reader's pace). A publish is handed to the
@@ -56,7 +57,13 @@ final class WebSocketSession: Sendable {
         let handOver = HandOver(subscription)
         Task {
             let subscription = handOver.take()
-            await self.run(subscription, initial: parameters, ackAuto: ackAuto)
+            if !parameters.topics.isEmpty {
+                await self.subscribe(subscription, parameters.topics, after: parameters.after, ref: nil)
+            }
+            // While the sink delivers, no task waits (`SubscriptionDriver`).
+            SubscriptionDriver.start(subscription) { subscription, next in
+                await self.deliver(next, of: subscription, ackAuto: ackAuto)
+            }
         }
     }
 
@@ -76,40 +83,37 @@ final class WebSocketSession: Sendable {
         self.inbox.close()
     }
 
-    private func run(_ subscription: Subscription, initial parameters: SubscriptionParameters, ackAuto: Bool) async {
-        if !parameters.topics.isEmpty {
-            await self.subscribe(subscription, parameters.topics, after: parameters.after, ref: nil)
-        }
-        loop: while true {
-            switch await subscription.next() {
-            case .events(let events):
-                HeraldMetrics.delivered(events.count(where: \.isNotification), over: .websocket)
-                // With ack=auto the client's cursor moves once the frames are written.
-                var written: (@Sendable () -> Void)? = nil
-                if ackAuto, let client = subscription.clientID {
-                    let delivered = events.map(\.position)
-                    let (policy, marks) = (self.routes.subscriptions.policy, subscription.marks(delivered))
-                    written = { policy.delivered(client: client, marks) }
-                }
-                await self.send(WebSocketFrames.encode(events), whenWritten: written, turn: subscription.takePageTurn())
-            case .message(let message):
-                if let outgoing = message as? Outgoing {
-                    await self.send([outgoing.frame])
-                    self.answered()
-                } else if let command = message as? WebSocketCommand {
-                    if await self.handle(command, subscription: subscription) { self.answered() }
-                }
-            case .heartbeat:
-                continue  // not sent: this inbox wants none (the connection pings instead)
-            case .closed:
-                break loop
+    /// Delivers what `next()` returned; returns whether to go on.
+    private func deliver(_ next: Subscription.Next, of subscription: Subscription, ackAuto: Bool) async -> Bool {
+        switch next {
+        case .events(let events):
+            HeraldMetrics.delivered(events.count(where: \.isNotification), over: .websocket)
+            // With ack=auto the client's cursor moves once the frames are written.
+            var written: (@Sendable () -> Void)? = nil
+            if ackAuto, let client = subscription.clientID {
+                let delivered = events.map(\.position)
+                let (policy, marks) = (self.routes.subscriptions.policy, subscription.marks(delivered))
+                written = { policy.delivered(client: client, marks) }
             }
+            await self.send(WebSocketFrames.encode(events), whenWritten: written, turn: subscription.takePageTurn())
+        case .message(let message):
+            if let outgoing = message as? Outgoing {
+                await self.send([outgoing.frame])
+                self.answered()
+            } else if let command = message as? WebSocketCommand {
+                if await self.handle(command, subscription: subscription) { self.answered() }
+            }
+        case .heartbeat:
+            break  // not sent: this inbox wants none (the connection pings instead)
+        case .closed:
+            subscription.close()
+            self.countLive(false)
+            let goingAway = self.goingAway.load(ordering: .relaxed)
+            // 1001 tells the client the server is going away: reconnect (to another instance).
+            self.loop.execute { self.connection.finish(goingAway: goingAway) }
+            return false
         }
-        subscription.close()
-        self.countLive(false)
-        let goingAway = self.goingAway.load(ordering: .relaxed)
-        // 1001 tells the client the server is going away: reconnect (to another instance).
-        self.loop.execute { self.connection.finish(goingAway: goingAway) }
+        return true
     }
 
     /// An `error` frame; an internal error's detail goes to the log.
