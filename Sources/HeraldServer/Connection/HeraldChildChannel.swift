@@ -51,9 +51,20 @@ struct HeraldChildChannel: ServerChildChannel, HTTPChannelHandler {
                 self.limit.refuse(channel)
                 return Value(decisions: nil, channel: channel)
             }
+            try Self.sizeReceiveBuffer(of: channel)
             return try self.configure(channel, logger: logger, secure: false)
         }
     }
+
+    /// Starts an admitted connection's receive buffer small: a channel keeps its buffer as
+    /// long as it lives (SwiftNIO's pool per channel reuses it for every read and never
+    /// shrinks it), so NIO's default of 2 KiB is 2 KiB of every idle stream. Requests are
+    /// small; a read that fills the buffer doubles it for the next (up to 64 KiB).
+    static func sizeReceiveBuffer(of channel: any Channel) throws {
+        try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffer)
+    }
+
+    private static let receiveBuffer = AdaptiveRecvByteBufferAllocator(minimum: 512, initial: 512, maximum: 65536)
 
     /// Sets up HTTP/1 on an admitted connection (on its event loop); `secure` when it
     /// runs over TLS.

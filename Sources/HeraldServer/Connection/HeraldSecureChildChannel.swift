@@ -40,6 +40,7 @@ struct HeraldSecureChildChannel: ServerChildChannel, HTTPChannelHandler {
                 channel.close(promise: nil)
                 return Value(negotiated: nil, channel: channel)
             }
+            try HeraldChildChannel.sizeReceiveBuffer(of: channel)
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: self.sslContext))
             let alpn = NIOTypedApplicationProtocolNegotiationHandler<
                 NIONegotiatedHTTPVersion<HeraldChildChannel.Value, HTTP2Channel.Value>
