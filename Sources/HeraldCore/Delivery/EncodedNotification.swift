@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 
 /// A notification encoded once for every transport; the same bytes go to every
@@ -76,6 +81,16 @@ public final class EncodedNotification: Sendable {
     /// which may hold line breaks (only as JSON whitespace): each starts another `data: `
     /// line, and the client joins the lines with "\n" (a CR or CRLF arrives as LF).
     static func writeSSEData(_ json: [UInt8], to buffer: inout ByteBuffer) {
+        // Nearly always one line: found with memchr, written in one copy.
+        let hasLineBreak = json.withUnsafeBytes { bytes in
+            guard let base = bytes.baseAddress else { return false }
+            return memchr(base, Int32(UInt8(ascii: "\n")), bytes.count) != nil
+                || memchr(base, Int32(UInt8(ascii: "\r")), bytes.count) != nil
+        }
+        guard hasLineBreak else {
+            buffer.writeBytes(json)
+            return
+        }
         var start = 0
         var index = 0
         while index < json.count {

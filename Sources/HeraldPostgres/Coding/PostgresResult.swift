@@ -50,21 +50,19 @@ public final class PostgresResult: @unchecked Sendable, RandomAccessCollection {
         return index >= 0 ? index : nil
     }
 
-    /// Calls `body` with the bytes of one value (nil for NULL) and its column's type.
-    func withValue<T>(
-        row: Int,
-        column: Int,
-        _ body: (UnsafeRawBufferPointer?, PostgresDataType) throws -> T
-    ) throws -> T {
+    /// The bytes of one value (nil for NULL) and its column's type. The bytes are libpq's
+    /// and stay valid only while this result lives: use them within its lifetime.
+    @usableFromInline
+    func value(row: Int, column: Int) throws -> (bytes: UnsafeRawBufferPointer?, type: PostgresDataType) {
         guard let handle, row < self.count, column < self.columnCount else {
             throw PostgresError(kind: .decoding, message: "no value at row \(row), column \(column)")
         }
         let type = PostgresDataType(rawValue: PQftype(handle, Int32(column)))
         if PQgetisnull(handle, Int32(row), Int32(column)) != 0 {
-            return try body(nil, type)
+            return (nil, type)
         }
         let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
         let pointer = UnsafeRawPointer(PQgetvalue(handle, Int32(row), Int32(column)))
-        return try body(UnsafeRawBufferPointer(start: pointer, count: length), type)
+        return (UnsafeRawBufferPointer(start: pointer, count: length), type)
     }
 }
