@@ -32,15 +32,22 @@ public final class EncodedNotification: Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(192 + notification.data.utf8.count)
         notification.appendJSON(to: &bytes)
-        self.json = ByteBuffer(bytes: bytes)
         var sse = ByteBuffer()
         sse.reserveCapacity(bytes.count + notification.event.utf8.count + 16)
         sse.writeStaticString("event: ")
         sse.writeString(notification.event)
         sse.writeStaticString("\ndata: ")
-        Self.writeSSEData(bytes, to: &sse)
+        let jsonStart = sse.writerIndex
+        let isOneLine = Self.writeSSEData(bytes, to: &sse)
         sse.writeStaticString("\n\n")
         self.sseEventAndData = sse
+        // On one line (nearly always) the JSON is there in the SSE bytes as it is: a slice
+        // of them, not a buffer of its own.
+        if isOneLine, let slice = sse.getSlice(at: jsonStart, length: bytes.count) {
+            self.json = slice
+        } else {
+            self.json = ByteBuffer(bytes: bytes)
+        }
         guard forLiveDelivery else {
             self.sseSingleTopicChunk = nil
             self.webSocketSingleTopicFrame = nil
@@ -80,7 +87,9 @@ public final class EncodedNotification: Sendable {
     /// Writes `json` as the value of SSE `data:` fields. Its data is the producer's bytes,
     /// which may hold line breaks (only as JSON whitespace): each starts another `data: `
     /// line, and the client joins the lines with "\n" (a CR or CRLF arrives as LF).
-    static func writeSSEData(_ json: [UInt8], to buffer: inout ByteBuffer) {
+    /// Returns whether it went on one line, unchanged.
+    @discardableResult
+    static func writeSSEData(_ json: [UInt8], to buffer: inout ByteBuffer) -> Bool {
         // Nearly always one line: found with memchr, written in one copy.
         let hasLineBreak = json.withUnsafeBytes { bytes in
             guard let base = bytes.baseAddress else { return false }
@@ -89,7 +98,7 @@ public final class EncodedNotification: Sendable {
         }
         guard hasLineBreak else {
             buffer.writeBytes(json)
-            return
+            return true
         }
         var start = 0
         var index = 0
@@ -105,6 +114,7 @@ public final class EncodedNotification: Sendable {
             start = index
         }
         buffer.writeBytes(json[start...])
+        return false
     }
 
     /// The topic.
