@@ -210,10 +210,8 @@ struct HeartbeatTests {
         try await waitFor(2)
         // The sink leaves, having written nothing: 3 is read again from PostgreSQL.
         try await waitForParked()
-        WokenBy.$name.withValue("leaving") {
-            inbox.leaveDirect(sink, positions: sink.positions.withLock { $0 }, overflowed: "park", through: 3)
-        }
-        sink.positions.withLock { $0 = nil }
+        let held = sink.deactivate()  // before it leaves: the next task may hand it back at once
+        WokenBy.$name.withValue("leaving") { inbox.leaveDirect(sink, positions: held, overflowed: "park", through: 3) }
         try await waitFor(3)
         try await waitForParked()
         WokenBy.$name.withValue("closing") { inbox.close() }
