@@ -88,7 +88,6 @@ public final class EncodedNotification: Sendable {
     /// which may hold line breaks (only as JSON whitespace): each starts another `data: `
     /// line, and the client joins the lines with "\n" (a CR or CRLF arrives as LF).
     /// Returns whether it went on one line, unchanged.
-    @discardableResult
     static func writeSSEData(_ json: [UInt8], to buffer: inout ByteBuffer) -> Bool {
         // Nearly always one line: found with memchr, written in one copy.
         let hasLineBreak = json.withUnsafeBytes { bytes in
