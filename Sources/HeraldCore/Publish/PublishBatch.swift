@@ -2,8 +2,9 @@ import HeraldPostgres
 
 import struct Foundation.UUID
 
-/// One group-commit transaction's items, as `herald.publish_items` takes them, and the
-/// reading of its answer.
+/// One group-commit transaction's items, as `herald.publish_items` or
+/// `herald.publish_plain` takes them (`PublishBatch+Statement`), and the reading of its
+/// answer.
 ///
 /// Each item sent has its notification id chosen here: when the answer is lost with the
 /// connection, the ids found in the log tell what the batch stored (`Publisher+Outcome`).

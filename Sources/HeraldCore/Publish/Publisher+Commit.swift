@@ -4,13 +4,6 @@ import Metrics
 import Synchronization
 
 extension Publisher {
-    /// The statement every batch runs (see `herald.publish_items` in migrations/); `$1`
-    /// says whether to skip topics other transactions hold (a probe) or wait for them.
-    static let publishSQL = """
-        SELECT ord, seq, id, created_at, expires_at, replayed, event, data, deferred
-        FROM herald.publish_items($1::bool, $2::int4[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::int4[], $8::text[])
-        """
-
     /// SQLSTATEs of a batch that failed for a passing reason, having stored nothing: a
     /// statement time-out, a deadlock, a serialization failure. (A lock time-out is one
     /// too, but first finds out which topics are held.)
@@ -33,9 +26,10 @@ extension Publisher {
             }
             let flight = self.inFlight.withLock { $0.begin(batch) }
             defer { self.inFlight.withLock { $0.end(flight) } }
-            let rows = try await self.pool.query(PostgresQuery(sql: Self.publishSQL, bindings: plan.bindings(skipLocked: probing)))
+            let statement = plan.statement(skipLocked: probing)
+            let rows = try await self.pool.query(statement.query)
             self.transactionItems.record(plan.sent.count)
-            self.finish(batch, plan, try plan.outcome(from: rows))
+            self.finish(batch, plan, try plan.outcome(of: statement, from: rows))
         } catch let error as PostgresError {
             await self.failed(batch, plan, error, sentAt: sentAt)
         } catch {

@@ -8,15 +8,15 @@ extension Publisher {
     /// for now (a database no server has run on for a week), and tries once more.
     public static func publishDirectly(_ items: [PublishItem], pool: PostgresPool) async throws -> [PublishResult] {
         let plan = PublishBatch([items])
-        let query = PostgresQuery(sql: Self.publishSQL, bindings: plan.bindings(skipLocked: false))
+        let statement = plan.statement(skipLocked: false)
         let rows: PostgresResult
         do {
-            rows = try await pool.query(query)
+            rows = try await pool.query(statement.query)
         } catch let error as PostgresError where error.isMissingPartition {
             _ = try await PartitionMaintenance.ensurePartitions(pool, days: PartitionMaintenance.daysAhead + 2)
-            rows = try await pool.query(query)
+            rows = try await pool.query(statement.query)
         }
-        return try plan.outcome(from: rows).results.compactMap { $0 }
+        return try plan.outcome(of: statement, from: rows).results.compactMap { $0 }
     }
 }
 

@@ -10,8 +10,9 @@ import struct Foundation.UUID
 ///
 /// Requests queue up while a transaction is in flight; a committer takes all of them (up
 /// to `maximumItemsPerTransaction` items and `maximumBytesPerTransaction` bytes) and
-/// writes them with one call of `herald.publish_items`: one round trip, one COMMIT, one
-/// `pg_notify` per topic. Every request is answered only after that COMMIT. Input is
+/// writes them with one statement (`PublishBatch.statement`: `herald.publish_plain`, or
+/// `herald.publish_items` when idempotency keys are involved): one round trip, one COMMIT,
+/// one `pg_notify` per topic. Every request is answered only after that COMMIT. Input is
 /// validated before it gets here, so one request cannot fail another's batch; should a
 /// batch still fail for a reason that is not the database, its requests are retried one
 /// by one, so that only the request at fault gets the error.

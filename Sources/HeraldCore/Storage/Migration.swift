@@ -16,6 +16,7 @@ public struct Migration: Sendable {
         Migration(version: 4, name: "0004_partitions.sql", bytes: PackageResources._004_partitions_sql),
         Migration(version: 5, name: "0005_admin.sql", bytes: PackageResources._005_admin_sql),
         Migration(version: 6, name: "0006_exact_data.sql", bytes: PackageResources._006_exact_data_sql),
+        Migration(version: 7, name: "0007_plain_publish.sql", bytes: PackageResources._007_plain_publish_sql),
     ]
 
     init(version: Int, name: String, bytes: [UInt8]) {
