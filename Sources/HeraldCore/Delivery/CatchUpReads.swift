@@ -113,7 +113,7 @@ public final class CatchUpReads: Sendable {
     /// Keeps a full page for `keptFor`.
     private func keep(_ page: Page, key: Key) {
         // (A one-line JSON shares its SSE buffer's storage: counted twice, on the safe side.)
-        let bytes = page.notifications.reduce(0) { $0 + $1.json.readableBytes + $1.sseEventAndData.readableBytes }
+        let bytes = page.notifications.reduce(0) { $0 + $1.json.readableBytes + $1.sseEvent.readableBytes }
         guard bytes <= Self.maximumKeptBytes else { return }
         let now = ContinuousClock.now
         self.state.withLock { state in

@@ -12,13 +12,16 @@ public final class EncodedNotification: Sendable {
     public let notification: Notification
     /// Its JSON object.
     public let json: ByteBuffer
-    /// Its Server-Sent Events lines after the `id:` line:
+    /// The whole Server-Sent Event as a subscriber of this topic alone receives it, its
+    /// `id:` the cursor `topic:seq`: `id: <topic>:<seq>\nevent: <event>\ndata: <json>\n\n`.
+    public let sseEvent: ByteBuffer
+    /// Its Server-Sent Events lines after the `id:` line (a slice of `sseEvent`), for a
+    /// subscriber of several topics, whose `id:` is its own cursor:
     /// `event: <event>\ndata: <json>\n\n`.
     public let sseEventAndData: ByteBuffer
-    /// The whole event as a subscriber of this topic alone receives it (its `id:` is the
-    /// cursor `topic:seq`), framed as one HTTP/1.1 chunk (`SSEChunk`): the same buffer is
-    /// written to every such live subscriber, with no per-subscriber encoding. Only made for
-    /// live delivery; a catch-up page is encoded per subscriber anyway.
+    /// `sseEvent` framed as one HTTP/1.1 chunk (`SSEChunk`): the same buffer is written to
+    /// every live subscriber of this topic alone, with no per-subscriber encoding. Only made
+    /// for live delivery; a catch-up page goes in one chunk per subscriber anyway.
     public let sseSingleTopicChunk: ByteBuffer?
     /// The WebSocket message as a subscriber of this topic alone receives it (its cursor is
     /// `topic:seq`), as a whole text frame (`WebSocketTextFrame`): the same buffer goes to
@@ -32,17 +35,25 @@ public final class EncodedNotification: Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(192 + notification.data.utf8.count)
         notification.appendJSON(to: &bytes)
+        // One buffer holds the event, its lines after the `id:` line and (nearly always)
+        // the JSON: the last two are slices of it.
         var sse = ByteBuffer()
-        sse.reserveCapacity(bytes.count + notification.event.utf8.count + 16)
+        sse.reserveCapacity(bytes.count + notification.topic.utf8.count + notification.event.utf8.count + 48)
+        sse.writeStaticString("id: ")
+        sse.writeString(notification.topic)
+        sse.writeStaticString(":")
+        sse.writeString(String(notification.seq))
+        sse.writeStaticString("\n")
+        let eventStart = sse.writerIndex
         sse.writeStaticString("event: ")
         sse.writeString(notification.event)
         sse.writeStaticString("\ndata: ")
         let jsonStart = sse.writerIndex
         let isOneLine = Self.writeSSEData(bytes, to: &sse)
         sse.writeStaticString("\n\n")
-        self.sseEventAndData = sse
-        // On one line (nearly always) the JSON is there in the SSE bytes as it is: a slice
-        // of them, not a buffer of its own.
+        self.sseEvent = sse
+        self.sseEventAndData = sse.getSlice(at: eventStart, length: sse.writerIndex - eventStart)!
+        // On one line the JSON is there in the SSE bytes as it is.
         if isOneLine, let slice = sse.getSlice(at: jsonStart, length: bytes.count) {
             self.json = slice
         } else {
@@ -53,22 +64,18 @@ public final class EncodedNotification: Sendable {
             self.webSocketSingleTopicFrame = nil
             return
         }
-        let cursor = notification.topic + ":" + String(notification.seq)
-        self.sseSingleTopicChunk = SSEChunk.framed(capacity: sse.readableBytes + cursor.utf8.count + 6) { buffer in
-            buffer.writeStaticString("id: ")
-            buffer.writeString(cursor)
-            buffer.writeStaticString("\n")
-            buffer.writeImmutableBuffer(sse)
-        }
-        let json = self.json
+        self.sseSingleTopicChunk = SSEChunk.framed(capacity: sse.readableBytes) { $0.writeImmutableBuffer(sse) }
+        let (json, cursor) = (self.json, notification.topic + ":" + String(notification.seq))
         self.webSocketSingleTopicFrame = WebSocketTextFrame.framed(capacity: json.readableBytes + cursor.utf8.count + 56) {
             Self.writeWebSocketMessage(json: json, cursor: cursor, to: &$0)
         }
     }
 
-    /// The WebSocket message of this notification with the subscriber's `cursor` after it:
+    /// The WebSocket message of this notification with the subscriber's `cursor` after it
+    /// (nil: its own `topic:seq`, a subscriber of this topic alone):
     /// `{"type":"notification","notification":{...},"cursor":"..."}`.
-    public func webSocketMessage(cursor: String) -> ByteBuffer {
+    public func webSocketMessage(cursor: String?) -> ByteBuffer {
+        let cursor = cursor ?? self.topic + ":" + String(self.seq)
         var buffer = ByteBuffer()
         buffer.reserveCapacity(self.json.readableBytes + cursor.utf8.count + 56)
         Self.writeWebSocketMessage(json: self.json, cursor: cursor, to: &buffer)

@@ -74,14 +74,17 @@ public struct Positions: Sendable {
         into events: inout [Subscription.Event]
     ) {
         let topic = encoded.topic
-        guard let position = self.seqs[topic], encoded.seq > position else { return }
+        guard let index = self.seqs.index(forKey: topic) else { return }
+        let position = self.seqs.values[index]
+        guard encoded.seq > position else { return }
         if let now, let expires = encoded.notification.expiresAt, expires <= now { return }
         if let reset = Reset.gap(topic: topic, position: position, next: encoded.seq) {
-            self.seqs[topic] = reset.resumedAfter
+            self.seqs.values[index] = reset.resumedAfter
             events.append(.reset(reset, cursor: self.cursorText))
         }
-        self.seqs[topic] = encoded.seq
-        events.append(.notification(encoded, cursor: self.cursorText))
+        self.seqs.values[index] = encoded.seq
+        // Of one topic, the cursor is the notification's own `topic:seq`: no text to make.
+        events.append(.notification(encoded, cursor: self.topics.count == 1 ? nil : self.cursorText))
     }
 
     /// Accepts `encoded` when it is the very next notification of the only topic and has

@@ -20,8 +20,9 @@ import HeraldPostgres
 public final class Subscription {
     /// Something to deliver, with the subscriber's cursor after it.
     public enum Event {
-        /// A notification.
-        case notification(EncodedNotification, cursor: String)
+        /// A notification. Its cursor is nil for a subscription of one topic: the
+        /// notification's own `topic:seq` (`EncodedNotification.sseEvent` holds it).
+        case notification(EncodedNotification, cursor: String?)
         /// A reset, before the notifications of its topic that follow it.
         case reset(Reset, cursor: String)
 
