@@ -105,7 +105,7 @@ public final class CatchUpReads: Sendable {
             self.queries.add(1, ordering: .relaxed)
             read = try await self.store.read(topic: key.topic, after: key.after, limit: key.limit)
         }
-        let page = Page(notifications: read.notifications.map { EncodedNotification($0) }, isLast: read.isLast)
+        let page = Page(notifications: EncodedNotification.page(read.notifications), isLast: read.isLast)
         if !page.isLast { self.keep(page, key: key) }
         return page
     }

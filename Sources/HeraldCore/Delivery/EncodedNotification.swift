@@ -30,35 +30,38 @@ public final class EncodedNotification: Sendable {
 
     /// Encodes `notification`; `forLiveDelivery` also makes `sseSingleTopicChunk` and
     /// `webSocketSingleTopicFrame`.
-    public init(_ notification: Notification, forLiveDelivery: Bool = false) {
-        self.notification = notification
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(192 + notification.data.utf8.count)
-        notification.appendJSON(to: &bytes)
-        // One buffer holds the event, its lines after the `id:` line and (nearly always)
-        // the JSON: the last two are slices of it.
-        var sse = ByteBuffer()
-        sse.reserveCapacity(bytes.count + notification.topic.utf8.count + notification.event.utf8.count + 48)
-        sse.writeStaticString("id: ")
-        sse.writeString(notification.topic)
-        sse.writeStaticString(":")
-        sse.writeString(String(notification.seq))
-        sse.writeStaticString("\n")
-        let eventStart = sse.writerIndex
-        sse.writeStaticString("event: ")
-        sse.writeString(notification.event)
-        sse.writeStaticString("\ndata: ")
-        let jsonStart = sse.writerIndex
-        let isOneLine = Self.writeSSEData(bytes, to: &sse)
-        sse.writeStaticString("\n\n")
-        self.sseEvent = sse
-        self.sseEventAndData = sse.getSlice(at: eventStart, length: sse.writerIndex - eventStart)!
-        // On one line the JSON is there in the SSE bytes as it is.
-        if isOneLine, let slice = sse.getSlice(at: jsonStart, length: bytes.count) {
-            self.json = slice
-        } else {
-            self.json = ByteBuffer(bytes: bytes)
+    public convenience init(_ notification: Notification, forLiveDelivery: Bool = false) {
+        var scratch: [UInt8] = []
+        scratch.reserveCapacity(192 + notification.data.utf8.count)
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(Self.estimatedSize(of: notification))
+        let layout = Self.writeSSEEvent(notification, scratch: &scratch, to: &buffer)
+        self.init(notification, in: buffer, layout, forLiveDelivery: forLiveDelivery)
+    }
+
+    /// Encodes a page of notifications into one buffer, of which each one's bytes are
+    /// slices: two allocations for the page instead of three for every notification (and
+    /// one JSON scratch array). For catch-up pages, which are sent whole; a live batch is
+    /// encoded one by one, as a slow subscriber's inbox may keep some of it for a while.
+    public static func page(_ notifications: [Notification]) -> [EncodedNotification] {
+        var scratch: [UInt8] = []
+        scratch.reserveCapacity(1024)
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(notifications.reduce(0) { $0 + Self.estimatedSize(of: $1) })
+        var layouts: [Layout] = []
+        layouts.reserveCapacity(notifications.count)
+        for notification in notifications {
+            layouts.append(Self.writeSSEEvent(notification, scratch: &scratch, to: &buffer))
         }
+        return zip(notifications, layouts).map { EncodedNotification($0, in: buffer, $1, forLiveDelivery: false) }
+    }
+
+    private init(_ notification: Notification, in buffer: ByteBuffer, _ layout: Layout, forLiveDelivery: Bool) {
+        self.notification = notification
+        let sse = buffer.getSlice(at: layout.start, length: layout.end - layout.start)!
+        self.sseEvent = sse
+        self.sseEventAndData = buffer.getSlice(at: layout.eventStart, length: layout.end - layout.eventStart)!
+        self.json = layout.jsonCopy ?? buffer.getSlice(at: layout.jsonStart, length: layout.jsonLength)!
         guard forLiveDelivery else {
             self.sseSingleTopicChunk = nil
             self.webSocketSingleTopicFrame = nil
@@ -69,6 +72,48 @@ public final class EncodedNotification: Sendable {
         self.webSocketSingleTopicFrame = WebSocketTextFrame.framed(capacity: json.readableBytes + cursor.utf8.count + 56) {
             Self.writeWebSocketMessage(json: json, cursor: cursor, to: &$0)
         }
+    }
+
+    /// Where a notification's bytes are in the buffer `writeSSEEvent` wrote them to.
+    private struct Layout {
+        var start: Int
+        var eventStart: Int
+        var jsonStart: Int
+        var jsonLength: Int
+        var end: Int
+        /// The JSON, when the SSE bytes do not hold it as it is (it has line breaks).
+        var jsonCopy: ByteBuffer?
+    }
+
+    /// About how many bytes a notification's SSE event takes (a little more, usually).
+    private static func estimatedSize(of notification: Notification) -> Int {
+        notification.data.utf8.count + 2 * (notification.topic.utf8.count + notification.event.utf8.count) + 160
+    }
+
+    /// Appends `notification`'s whole SSE event to `buffer`:
+    /// `id: <topic>:<seq>\nevent: <event>\ndata: <json>\n\n`. Its JSON is made in
+    /// `scratch` first.
+    private static func writeSSEEvent(_ notification: Notification, scratch: inout [UInt8], to buffer: inout ByteBuffer) -> Layout {
+        scratch.removeAll(keepingCapacity: true)
+        notification.appendJSON(to: &scratch)
+        let start = buffer.writerIndex
+        buffer.writeStaticString("id: ")
+        buffer.writeString(notification.topic)
+        buffer.writeStaticString(":")
+        buffer.writeString(String(notification.seq))
+        buffer.writeStaticString("\n")
+        let eventStart = buffer.writerIndex
+        buffer.writeStaticString("event: ")
+        buffer.writeString(notification.event)
+        buffer.writeStaticString("\ndata: ")
+        let jsonStart = buffer.writerIndex
+        // On one line (nearly always) the JSON is there in the SSE bytes as it is: a slice.
+        let isOneLine = Self.writeSSEData(scratch, to: &buffer)
+        buffer.writeStaticString("\n\n")
+        return Layout(
+            start: start, eventStart: eventStart, jsonStart: jsonStart, jsonLength: scratch.count, end: buffer.writerIndex,
+            jsonCopy: isOneLine ? nil : ByteBuffer(bytes: scratch)
+        )
     }
 
     /// The WebSocket message of this notification with the subscriber's `cursor` after it
