@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 @testable import HeraldCore
 import HeraldServer
 import Testing
@@ -50,5 +51,31 @@ struct CommittedDeliveryTests {
         }
         try await publishing.value
         #expect(seqs == Array(2...61), "got \(seqs.count) of 60: \(seqs.prefix(10))…")
+    }
+
+    @Test("a publish is answered only once the hub has its notifications, so a producer's next publish cannot overtake them")
+    func handedBeforeAnswered() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let handed = Mutex<[Int64]>([])
+        let publisher = Publisher(
+            pool: server.instance.publishPool,
+            onCommit: { notifications in
+                // A hand-off that takes a while: the answer must wait for it.
+                usleep(50_000)
+                handed.withLock { $0 += notifications.map(\.seq) }
+            }
+        )
+        let committing = Task { await publisher.run() }
+        defer {
+            publisher.shutdown()
+            committing.cancel()
+        }
+        for index in 0..<3 {
+            let item = PublishItem(checkedTopic: "handed", event: "message", data: "\(index)", ttl: nil, idempotencyKey: nil)
+            let results = try await publisher.publish([item])
+            let seq = try #require(results.first?.notification.seq)
+            #expect(handed.withLock { $0.contains(seq) }, "seq \(seq) was answered before the hub had it")
+        }
     }
 }

@@ -42,6 +42,7 @@ extension Publisher {
         var offset = 0
         var waiting: [Pending] = []
         var published: [Notification] = []
+        var answers: [(Pending, [PublishResult])] = []
         for (request, pending) in batch.enumerated() {
             defer { offset += pending.items.count }
             if outcome.deferred.contains(request) {
@@ -50,10 +51,14 @@ extension Publisher {
             }
             let results = outcome.results[offset..<offset + pending.items.count].compactMap { $0 }
             for result in results where !result.replayed { published.append(result.notification) }
-            pending.answer(.success(results))
+            answers.append((pending, results))
         }
+        // The hub gets the batch before its requests are answered: a producer's next
+        // publish, which the other committer may commit at once, cannot reach it first
+        // (the hub takes only a topic's next seqs; anything else waits for a NOTIFY).
         self.publishedCounter.increment(by: published.count)
         if let onCommit = self.onCommit, !published.isEmpty { onCommit(published) }
+        for (pending, results) in answers { pending.answer(.success(results)) }
         let held = waiting.isEmpty ? [] : outcome.heldTopics(of: plan)
         if !waiting.isEmpty {
             // A probe found those topics still held by another transaction (or missing).

@@ -93,9 +93,9 @@ public final class Publisher: Service, Sendable {
     let transactionItems = Recorder(label: "herald_publish_transaction_items")
     let publishedCounter = Counter(label: "herald_published_notifications_total")
 
-    /// Gets every batch's newly committed notifications (not idempotent repeats), after its
-    /// requests were answered: the hub delivers them to this instance's subscribers without
-    /// reading them back (`Hub.deliverCommitted`).
+    /// Gets every batch's newly committed notifications (not idempotent repeats), just
+    /// before its requests are answered: the hub delivers them to this instance's
+    /// subscribers without reading them back (`Hub.deliverCommitted`).
     let onCommit: (@Sendable ([Notification]) -> Void)?
 
     /// Creates a publisher writing through `pool` (which it should have to itself, so
