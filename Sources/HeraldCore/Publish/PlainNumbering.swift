@@ -34,9 +34,14 @@ struct PlainNumbering {
         }
     }
 
-    /// The seq of item `item`, given its topic's new `last_seq`.
+    /// Item `item`'s topic, as a 0-based index into `topics` (and into the answer's rows).
+    func topic(of item: Int) -> Int {
+        Int(self.topicOf[item]) - 1
+    }
+
+    /// The seq of item `item`, given each topic's new `last_seq`.
     func seq(of item: Int, lastSeqs: [Int64]) -> Int64 {
-        let topic = Int(self.topicOf[item]) - 1
+        let topic = self.topic(of: item)
         return lastSeqs[topic] - Int64(self.counts[topic]) + Int64(self.ranks[item])
     }
 }

@@ -34,27 +34,17 @@ extension PublishBatch {
         guard !skipLocked, self.isPlain else {
             return Statement(query: PostgresQuery(sql: Self.itemsSQL, bindings: self.bindings(skipLocked: skipLocked)), plain: nil)
         }
+        // Every item is sent (no key repeats another): `ids[i]` is item i's.
         let numbering = PlainNumbering(self.items.lazy.map(\.topic))
-        var events: [String] = []
-        var data: [String] = []
-        var ttls: [Int32?] = []
-        events.reserveCapacity(self.items.count)
-        data.reserveCapacity(self.items.count)
-        ttls.reserveCapacity(self.items.count)
-        for item in self.items {
-            events.append(item.event)
-            data.append(item.data)
-            ttls.append(item.ttl)
-        }
         var bindings = PostgresBindings()
         bindings.append(numbering.topics)
         bindings.append(numbering.counts)
         bindings.append(numbering.topicOf)
         bindings.append(numbering.ranks)
         bindings.append(self.ids)
-        bindings.append(events)
-        bindings.append(data)
-        bindings.append(ttls)
+        bindings.append(self.items.map(\.event))
+        bindings.append(self.items.map(\.data))
+        bindings.append(self.items.map(\.ttl))
         return Statement(query: PostgresQuery(sql: Self.plainSQL, bindings: bindings), plain: numbering)
     }
 
@@ -75,7 +65,7 @@ extension PublishBatch {
         var results: [PublishResult?] = []
         results.reserveCapacity(self.items.count)
         for (index, item) in self.items.enumerated() {
-            let createdAt = created[Int(numbering.topicOf[index]) - 1]
+            let createdAt = created[numbering.topic(of: index)]
             let notification = Notification(
                 topic: item.topic,
                 seq: numbering.seq(of: index, lastSeqs: lastSeqs),
