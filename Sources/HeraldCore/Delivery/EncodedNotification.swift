@@ -68,7 +68,7 @@ public final class EncodedNotification: Sendable {
             return
         }
         self.sseSingleTopicChunk = SSEChunk.framed(capacity: sse.readableBytes) { $0.writeImmutableBuffer(sse) }
-        let (json, cursor) = (self.json, notification.topic + ":" + String(notification.seq))
+        let (json, cursor) = (self.json, Self.ownCursor(of: notification))
         self.webSocketSingleTopicFrame = WebSocketTextFrame.framed(capacity: json.readableBytes + cursor.utf8.count + 56) {
             Self.writeWebSocketMessage(json: json, cursor: cursor, to: &$0)
         }
@@ -120,7 +120,7 @@ public final class EncodedNotification: Sendable {
     /// (nil: its own `topic:seq`, a subscriber of this topic alone):
     /// `{"type":"notification","notification":{...},"cursor":"..."}`.
     public func webSocketMessage(cursor: String?) -> ByteBuffer {
-        let cursor = cursor ?? self.topic + ":" + String(self.seq)
+        let cursor = cursor ?? Self.ownCursor(of: self.notification)
         var buffer = ByteBuffer()
         buffer.reserveCapacity(self.json.readableBytes + cursor.utf8.count + 56)
         Self.writeWebSocketMessage(json: self.json, cursor: cursor, to: &buffer)
@@ -166,6 +166,11 @@ public final class EncodedNotification: Sendable {
         }
         buffer.writeBytes(json[start...])
         return false
+    }
+
+    /// A notification's own cursor, `topic:seq`: that of a subscriber of its topic alone.
+    static func ownCursor(of notification: Notification) -> String {
+        notification.topic + ":" + String(notification.seq)
     }
 
     /// The topic.
