@@ -2,7 +2,7 @@
 # Herald beside its references, in one run, on this machine: see docs/performance.md.
 #
 #   bench/compare.sh                 every scenario
-#   bench/compare.sh publish fanout  some of them: publish fanout idle catchup cluster storm many
+#   bench/compare.sh publish fanout  some of them: publish fanout floor idle catchup cluster storm many
 #
 # Environment: DURATION (whole seconds per measurement, default 10), CONCURRENCY (default
 # "1 16 64"). Needs a release build (make release), PostgreSQL, for the Nchan rows nginx
@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
 CONCURRENCY=${CONCURRENCY:-"1 16 64"}
-SCENARIOS=${*:-publish fanout idle catchup cluster storm many}
+SCENARIOS=${*:-publish fanout floor idle catchup cluster storm many}
 HERALD=$ROOT/.build/release/herald
 BENCH=$ROOT/.build/release/herald-bench
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -84,16 +84,47 @@ start_nchan() {
 stop_nchan() { kill -QUIT "$NCHAN_PID" 2>/dev/null || true; wait "$NCHAN_PID" 2>/dev/null || true; sleep 1; }
 
 # pgbench with per-transaction logs, so its p50/p99 are computed like Herald's. "tps p50 p99".
+# More pgbench options may follow the script (-R for a fixed rate).
 run_pgbench() {
     local clients=$1 script=$2
     local threads=$(( clients < 2 ? 1 : 2 ))
     rm -f "$WORK"/pgbench_log.*
-    (cd "$WORK" && "$PGBIN/pgbench" -n -c "$clients" -j "$threads" -T "$DURATION" -l -f "$script" "$DB" > pgbench.out 2>&1)
+    (cd "$WORK" && "$PGBIN/pgbench" -n -c "$clients" -j "$threads" -T "$DURATION" -l "${@:3}" -f "$script" "$DB" > pgbench.out 2>&1)
     local tps
     tps=$(awk '/^tps = /{print $3}' "$WORK/pgbench.out")
     cat "$WORK"/pgbench_log.* | awk '{print $3}' | sort -n | awk -v tps="$tps" '
         { v[NR] = $1 }
         END { printf "%.0f %.2f %.2f\n", tps, v[int(NR * 0.5) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000 }'
+}
+
+# CPU time (clock ticks, user + system) of the processes given.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$@"; do
+        [ -r "/proc/$pid/stat" ] && total=$(( total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat") ))
+    done
+    echo "$total"
+}
+# The embedded PostgreSQL's processes: its postmaster and the postmaster's children.
+postgres_pids() {
+    local postmaster
+    postmaster=$(head -1 "$WORK/data/pgdata/postmaster.pid" 2>/dev/null) || return 0
+    echo "$postmaster $(pgrep -P "$postmaster" | tr '\n' ' ')"
+}
+# Runs a command (a load generator, which reports its own CPU) and prints, after its output,
+# the cores the server SERVER_PID and the embedded PostgreSQL used meanwhile:
+# "CPU server=… postgres=…". A PostgreSQL process that started meanwhile (a pool
+# connection opened by the load) counts whole; one that ended meanwhile is missed.
+with_cpu() {
+    local s0 start pid
+    declare -A p0
+    s0=$(cpu_ticks "$SERVER_PID"); start=$(date +%s.%N)
+    for pid in $(postgres_pids); do p0[$pid]=$(cpu_ticks "$pid"); done
+    "$@"
+    local p=0 now
+    for pid in $(postgres_pids); do now=$(cpu_ticks "$pid"); p=$(( p + now - ${p0[$pid]:-0} )); done
+    awk -v s=$(( $(cpu_ticks "$SERVER_PID") - s0 )) -v p=$p -v hz="$(getconf CLK_TCK)" \
+        -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { w = (b - a) * hz; printf "CPU server=%.2f postgres=%.2f\n", s / w, p / w }'
 }
 
 # herald-bench publish against the server on PORT over the TOPICS topics (more options
@@ -145,6 +176,22 @@ wrk_row() {
     row "| $label | $h | $(p50_p99 "$hw") | $(wrk_errors "$hw") | $(ratio "$h" "$(echo "$hbench" | field notifications_per_s)") | $p | $(p50_p99 "$cw") | $(wrk_errors "$cw") | $(ratio "$p" "$(echo "$cbench" | field "$key")") | $(ratio "$h" "$p") | $(echo "$hw" | field client_cpu) / $(echo "$cw" | field client_cpu) |"
 }
 
+# Where the CPU of one publish goes at concurrency C, Herald's (RESULT and CPU lines) and
+# the empty handler's, and the most Herald could reach of the empty handler's rate were
+# the machine busy in both runs: the ratio of their CPU per request (all processes).
+cpu_row() {
+    local c=$1 h=$2 e=$3
+    awk -v c="$c" -v cores="$(nproc)" \
+        -v hr="$(echo "$h" | field notifications_per_s)" -v hs="$(echo "$h" | field server)" -v hp="$(echo "$h" | field postgres)" -v hl="$(echo "$h" | field client_cpu)" \
+        -v er="$(echo "$e" | field requests_per_s)" -v es="$(echo "$e" | field server)" -v el="$(echo "$e" | field client_cpu)" 'BEGIN {
+        if (hr <= 0 || er <= 0) exit
+        hu = (hs + hp + hl) * 1e6 / hr; eu = (es + el) * 1e6 / er
+        printf "CPU at c=%d, in cores over herald-bench'"'"'s run, and µs per request: Herald %.2f (%.0f µs), its PostgreSQL %.2f (%.0f µs), load generator %.2f (%.0f µs), machine %.0f %% busy; empty handler %.2f (%.0f µs), load generator %.2f (%.0f µs), machine %.0f %% busy. All processes spend %.0f µs per durable publish against %.0f per empty request, so with the machine busy in both runs Herald would reach at most **%.2f×** the empty handler.\n", \
+            c, hs, hs * 1e6 / hr, hp, hp * 1e6 / hr, hl, hl * 1e6 / hr, 100 * (hs + hp + hl) / cores, es, es * 1e6 / er, el, el * 1e6 / er, 100 * (es + el) / cores, hu, eu, eu / hu
+    }' > "$WORK/cpu_row"
+    while IFS= read -r line; do row "$line"; done < "$WORK/cpu_row"
+}
+
 scenario_publish() {
     # pgbench also runs at 1, 16 and 64 when CONCURRENCY leaves them out: its best rate
     # over those three is the reference, not the one that suits the comparison.
@@ -157,7 +204,7 @@ scenario_publish() {
     for c in $pg_concurrency; do
         read -r PG[$c] PGL[$c] < <(run_pgbench "$c" "$ROOT/bench/pgbench-publish.sql" | awk '{ print $1, $2 " / " $3 }')
         case " $CONCURRENCY " in *" $c "*) ;; *) continue ;; esac
-        H[$c]=$(bench_publish $PORT -c "$c")
+        H[$c]=$(SERVER_PID=$HERALD_PID with_cpu bench_publish $PORT -c "$c")
         if [ $HAVE_WRK = 1 ]; then HW[$c]=$(wrk_publish $PORT "$ROOT/bench/wrk-publish.lua" "$c"); fi
     done
     read -r pgb_tps pgb_p50 pgb_p99 < <(run_pgbench $BATCH_CONCURRENCY "$ROOT/bench/pgbench-publish-batch.sql")
@@ -168,7 +215,7 @@ scenario_publish() {
 
     start_ceiling
     for c in $CONCURRENCY; do
-        C[$c]=$(bench_publish "$CEILING_PORT" -c "$c")
+        C[$c]=$(SERVER_PID=$CEILING_PID with_cpu bench_publish "$CEILING_PORT" -c "$c")
         if [ $HAVE_WRK = 1 ]; then CW[$c]=$(wrk_publish "$CEILING_PORT" "$ROOT/bench/wrk-publish.lua" "$c"); fi
     done
     cb=$(bench_publish "$CEILING_PORT" -c $BATCH_CONCURRENCY --batch 100)
@@ -198,6 +245,7 @@ scenario_publish() {
     row "pgbench best per-transaction rate over c=1/16/64: $best tx/s, at c=$best_c.${alone:+ pgbench at the concurrencies with no row above:${alone#,}.}"
     h=$(echo "${H[$top]}" | field notifications_per_s)
     row "Herald at c=$top ÷ that best: **$(ratio "$h" "$best")** (target at c=64: ≥ 5×). Herald at c=$top ÷ empty handler at c=$top: **$(ratio "$h" "$(echo "${C[$top]}" | field requests_per_s)")** (target at c=64: ≥ 0.75×)."
+    cpu_row "$top" "${H[$top]}" "${C[$top]}"
     if [ -n "${H[1]:-}" ]; then
         row "Herald at c=1 ÷ pgbench at c=1: **$(ratio "$(echo "${H[1]}" | field notifications_per_s)" "${PG[1]}")** (target ≥ 0.8×)."
     else
@@ -270,6 +318,50 @@ scenario_fanout() {
     done
     row ""
     row "WebSocket p99 ÷ SSE p99 at 1000 × 100/s, Herald: $(ratio "$(echo "${H[ws:1000:100]}" | field p99_ms)" "$(echo "${H[1000:100]}" | field p99_ms)") (target ≤ 1)."
+}
+
+# The durable path at a low rate (issue 18's p50 target at 100 subscribers × 10/s): what
+# PostgreSQL itself takes at 10 statements a second, one at a time, on the embedded
+# database (pgbench -R 10), beside Herald's publish answered and delivered at that rate,
+# and Nchan's publish→deliver, which stores nothing.
+scenario_floor() {
+    local rate=10 select insert plain one hundred nchan=""
+    start_herald $PORT
+    DB="host=$WORK/data/run port=5432 user=postgres dbname=postgres"
+    "$PGBIN/psql" -q "$DB" -c "CREATE TABLE IF NOT EXISTS public.floor_bench (id bigserial PRIMARY KEY, v text)"
+    echo "SELECT 1;" > "$WORK/floor-select.sql"
+    echo "INSERT INTO public.floor_bench (v) VALUES ('x');" > "$WORK/floor-insert.sql"
+    # The statement Herald commits one notification with (PublishBatch+Statement.swift).
+    echo "SELECT last_seq, created_at FROM herald.publish_plain(ARRAY['floor-bench'], ARRAY[1], ARRAY[1], ARRAY[1], ARRAY[gen_random_uuid()], ARRAY['message'], ARRAY['{\"x\":1}'], ARRAY[NULL::int4]);" > "$WORK/floor-publish.sql"
+    select=$(run_pgbench 1 "$WORK/floor-select.sql" -R $rate)
+    insert=$(run_pgbench 1 "$WORK/floor-insert.sql" -R $rate)
+    plain=$(run_pgbench 1 "$WORK/floor-publish.sql" -R $rate)
+    one=$(fanout_herald 1 $rate)
+    hundred=$(fanout_herald 100 $rate)
+    stop_herald_all
+    if [ $HAVE_NCHAN = 1 ]; then
+        start_nchan
+        nchan=$(fanout_nchan 100 $rate)
+        stop_nchan
+    fi
+    pg_row() { row "| $1 | $(echo "$2" | awk '{ print $2 " / " $3 }') |"; }
+    row ""
+    row "### The durable path at $rate/s, one at a time: PostgreSQL's own latency (pgbench -c 1 -R $rate on the embedded database) beside Herald's and Nchan's"
+    row ""
+    row "| at $rate/s | p50 / p99 ms |"
+    row "| --- | --- |"
+    pg_row "PostgreSQL: a round trip (\`SELECT 1\`)" "$select"
+    pg_row "PostgreSQL: a committed \`INSERT\` of one row" "$insert"
+    pg_row "PostgreSQL: Herald's statement for one notification (\`herald.publish_plain\`), committed" "$plain"
+    row "| Herald, 1 subscriber: publish answered | $(echo "$one" | field answered_p50_ms) / $(echo "$one" | field answered_p99_ms) |"
+    row "| Herald, 1 subscriber: publish→deliver | $(p50_p99 "$one") |"
+    row "| Herald, 100 subscribers: publish answered | $(echo "$hundred" | field answered_p50_ms) / $(echo "$hundred" | field answered_p99_ms) |"
+    row "| Herald, 100 subscribers: publish→deliver | $(p50_p99 "$hundred") |"
+    if [ -n "$nchan" ]; then
+        row "| Nchan (stores nothing), 100 subscribers: publish→deliver | $(p50_p99 "$nchan") |"
+        row ""
+        row "PostgreSQL's commit of Herald's statement alone, p50 ÷ Nchan's whole publish→deliver p50: **$(ratio "$(echo "$plain" | awk '{ print $2 }')" "$(echo "$nchan" | field p50_ms)")** (issue 18's target: Herald's publish→deliver p50 ≤ 2 ms and ≤ Nchan's)."
+    fi
 }
 
 scenario_idle() {

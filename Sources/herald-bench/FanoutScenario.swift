@@ -109,14 +109,16 @@ struct FanoutScenario: AsyncParsableCommand {
             )
         )
         print("publish→deliver: \(latencies.summary)")
-        print("publish answered: \(try await publisher.latencies().summary)")
+        let answered = try await publisher.latencies()
+        print("publish answered: \(answered.summary)")
         ProcessUsage.reportLoadSide(cpuSeconds: cpu, wallSeconds: wall)
         if self.machine {
             print(
                 String(
-                    format: "RESULT scenario=%@ transport=%@ subscribers=%d rate=%.0f deliveries_per_s=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f lost=%d client_cpu=%.2f storm=%d storm_ready=%d",
+                    format: "RESULT scenario=%@ transport=%@ subscribers=%d rate=%.0f deliveries_per_s=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f lost=%d client_cpu=%.2f storm=%d storm_ready=%d answered_p50_ms=%.2f answered_p99_ms=%.2f",
                     label, transport.rawValue, ready, self.rate, Double(received) / measuredSeconds, latencies.milliseconds(at: 50),
-                    latencies.milliseconds(at: 90), latencies.milliseconds(at: 99), latencies.maxMilliseconds, lost, cpu / wall, self.storm, stormReady
+                    latencies.milliseconds(at: 90), latencies.milliseconds(at: 99), latencies.maxMilliseconds, lost, cpu / wall, self.storm, stormReady,
+                    answered.milliseconds(at: 50), answered.milliseconds(at: 99)
                 )
             )
         }
