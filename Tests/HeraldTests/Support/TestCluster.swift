@@ -40,10 +40,12 @@ actor TestCluster {
         return server
     }
 
-    /// A new folder under the system's temporary folder.
+    /// A new folder under the system's temporary folder, removed when the test process
+    /// exits (after the servers are stopped).
     nonisolated static func makeTemporaryDirectory(prefix: String) -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))").path
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        exitStops.add(folder: path)
         return path
     }
 
@@ -56,26 +58,44 @@ actor TestCluster {
 
 /// Servers to stop, and folders to remove, when the test process exits.
 final class ExitStops: Sendable {
-    private let servers = LockedValue<[EmbeddedPostgres]>([])
+    private struct Stops {
+        var servers: [EmbeddedPostgres] = []
+        var folders: [String] = []
+        var registered = false
+    }
+
+    private let stops = LockedValue(Stops())
 
     func add(_ server: EmbeddedPostgres) {
-        let first = self.servers.withLock { servers in
-            servers.append(server)
-            return servers.count == 1
+        self.register { $0.servers.append(server) }
+    }
+
+    func add(folder: String) {
+        self.register { $0.folders.append(folder) }
+    }
+
+    /// Records a stop; the first one registers the exit handler.
+    private func register(_ change: (inout Stops) -> Void) {
+        let first = self.stops.withLock { stops in
+            change(&stops)
+            defer { stops.registered = true }
+            return !stops.registered
         }
         if first {
             atexit {
-                for server in TestCluster.exitStopsServers() {
+                let stops = TestCluster.exitStopsAll()
+                for server in stops.servers {
                     try? server.stop(mode: .immediate)
                     try? FileManager.default.removeItem(atPath: server.directory)
                 }
+                for folder in stops.folders { try? FileManager.default.removeItem(atPath: folder) }
             }
         }
     }
 
-    var all: [EmbeddedPostgres] { self.servers.withLock { $0 } }
+    var all: (servers: [EmbeddedPostgres], folders: [String]) { self.stops.withLock { ($0.servers, $0.folders) } }
 }
 
 extension TestCluster {
-    nonisolated static func exitStopsServers() -> [EmbeddedPostgres] { exitStops.all }
+    nonisolated static func exitStopsAll() -> (servers: [EmbeddedPostgres], folders: [String]) { exitStops.all }
 }
