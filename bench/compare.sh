@@ -325,7 +325,7 @@ scenario_fanout() {
 # database (pgbench -R 10), beside Herald's publish answered and delivered at that rate,
 # and Nchan's publish→deliver, which stores nothing.
 scenario_floor() {
-    local rate=10 select insert plain one hundred nchan=""
+    local rate=10 trip insert plain one hundred nchan=""
     start_herald $PORT
     DB="host=$WORK/data/run port=5432 user=postgres dbname=postgres"
     "$PGBIN/psql" -q "$DB" -c "CREATE TABLE IF NOT EXISTS public.floor_bench (id bigserial PRIMARY KEY, v text)"
@@ -333,7 +333,7 @@ scenario_floor() {
     echo "INSERT INTO public.floor_bench (v) VALUES ('x');" > "$WORK/floor-insert.sql"
     # The statement Herald commits one notification with (PublishBatch+Statement.swift).
     echo "SELECT last_seq, created_at FROM herald.publish_plain(ARRAY['floor-bench'], ARRAY[1], ARRAY[1], ARRAY[1], ARRAY[gen_random_uuid()], ARRAY['message'], ARRAY['{\"x\":1}'], ARRAY[NULL::int4]);" > "$WORK/floor-publish.sql"
-    select=$(run_pgbench 1 "$WORK/floor-select.sql" -R $rate)
+    trip=$(run_pgbench 1 "$WORK/floor-select.sql" -R $rate)
     insert=$(run_pgbench 1 "$WORK/floor-insert.sql" -R $rate)
     plain=$(run_pgbench 1 "$WORK/floor-publish.sql" -R $rate)
     one=$(fanout_herald 1 $rate)
@@ -350,7 +350,7 @@ scenario_floor() {
     row ""
     row "| at $rate/s | p50 / p99 ms |"
     row "| --- | --- |"
-    pg_row "PostgreSQL: a round trip (\`SELECT 1\`)" "$select"
+    pg_row "PostgreSQL: a round trip (\`SELECT 1\`)" "$trip"
     pg_row "PostgreSQL: a committed \`INSERT\` of one row" "$insert"
     pg_row "PostgreSQL: Herald's statement for one notification (\`herald.publish_plain\`), committed" "$plain"
     row "| Herald, 1 subscriber: publish answered | $(echo "$one" | field answered_p50_ms) / $(echo "$one" | field answered_p99_ms) |"
