@@ -11,6 +11,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/ticks.sh
+source "$ROOT/bench/ticks.sh"
 DURATION=${DURATION:-10}
 CONCURRENCY=${CONCURRENCY:-"1 16 64"}
 SCENARIOS=${*:-publish fanout floor idle catchup cluster storm many}
@@ -97,33 +99,16 @@ run_pgbench() {
         END { printf "%.0f %.2f %.2f\n", tps, v[int(NR * 0.5) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000 }'
 }
 
-# CPU time (clock ticks, user + system) of the processes given.
-cpu_ticks() {
-    local total=0 pid
-    for pid in "$@"; do
-        [ -r "/proc/$pid/stat" ] && total=$(( total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat") ))
-    done
-    echo "$total"
-}
-# The embedded PostgreSQL's processes: its postmaster and the postmaster's children.
-postgres_pids() {
-    local postmaster
-    postmaster=$(head -1 "$WORK/data/pgdata/postmaster.pid" 2>/dev/null) || return 0
-    echo "$postmaster $(pgrep -P "$postmaster" | tr '\n' ' ')"
-}
 # Runs a command (a load generator, which reports its own CPU) and prints, after its output,
-# the cores the server SERVER_PID and the embedded PostgreSQL used meanwhile:
-# "CPU server=… postgres=…". A PostgreSQL process that started meanwhile (a pool
-# connection opened by the load) counts whole; one that ended meanwhile is missed.
+# the cores the server SERVER_PID and the embedded PostgreSQL (its postmaster's tree, ended
+# backends included) used meanwhile: "CPU server=… postgres=…".
 with_cpu() {
-    local s0 start pid
-    declare -A p0
-    s0=$(cpu_ticks "$SERVER_PID"); start=$(date +%s.%N)
-    for pid in $(postgres_pids); do p0[$pid]=$(cpu_ticks "$pid"); done
+    local postmaster s0 p0 start
+    postmaster=$(head -1 "$WORK/data/pgdata/postmaster.pid" 2> /dev/null || true)
+    postgres_ticks() { if [ -n "$postmaster" ]; then tree_ticks "$postmaster"; else echo 0; fi; }
+    s0=$(tree_ticks "$SERVER_PID"); p0=$(postgres_ticks); start=$(date +%s.%N)
     "$@"
-    local p=0 now
-    for pid in $(postgres_pids); do now=$(cpu_ticks "$pid"); p=$(( p + now - ${p0[$pid]:-0} )); done
-    awk -v s=$(( $(cpu_ticks "$SERVER_PID") - s0 )) -v p=$p -v hz="$(getconf CLK_TCK)" \
+    awk -v s=$(( $(tree_ticks "$SERVER_PID") - s0 )) -v p=$(( $(postgres_ticks) - p0 )) -v hz="$(getconf CLK_TCK)" \
         -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { w = (b - a) * hz; printf "CPU server=%.2f postgres=%.2f\n", s / w, p / w }'
 }
 

@@ -22,6 +22,8 @@ PGBIN=${PGBIN:-$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/n
 PG_USER=
 [ "$(id -u)" = 0 ] && PG_USER=postgres
 HZ=$(getconf CLK_TCK)
+# shellcheck source=bench/ticks.sh
+source "$ROOT/bench/ticks.sh"
 
 [ -x "$HERALD" ] && [ -x "$BENCH" ] || { echo "build first: make release" >&2; exit 1; }
 [ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] || { echo "PostgreSQL is not installed: apt-get install postgresql" >&2; exit 1; }
@@ -181,16 +183,6 @@ load_wait() {
 result_line() { grep '^RESULT' "$1"; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
-# CPU ticks (user + system, children reaped included) of PID and of its children: a
-# postmaster's ticks cover its backends, a Herald's its threads.
-tree_ticks() {
-    local total=0 p t
-    for p in "$1" $(pgrep -P "$1" || true); do
-        t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$p/stat" 2> /dev/null) || continue
-        total=$((total + ${t:-0}))
-    done
-    echo "$total"
-}
 
 # "busy total" ticks of the whole machine, from /proc/stat.
 machine_ticks() { awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6 }' /proc/stat; }
